@@ -1,0 +1,4 @@
+//! mig-rs: a Mach Interface Generator.
+
+pub mod diagnostics;
+pub mod source;
