@@ -1,5 +1,7 @@
 //! mig-rs: a Mach Interface Generator.
 
+pub mod check;
+pub mod ir;
 pub mod diagnostics;
 pub mod parse;
 pub mod lex;

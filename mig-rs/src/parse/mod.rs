@@ -17,7 +17,7 @@ use nom::{IResult, Needed, Parser as _};
 use std::cell::Cell;
 
 /// Maximum nesting of type specs and parentheses.
-pub const MAX_DEPTH: u32 = 200;
+pub const MAX_DEPTH: u32 = 64;
 
 /// Parser state shared by all sub-parsers (the nesting depth).
 #[derive(Default)]
@@ -614,7 +614,7 @@ fn argument(i: Toks<'_>) -> R<'_, Argument> {
     let (r, name) = ident(r).map_err(|e| {
         e.map(|mut e| {
             if dir.is_none() && e.pos == i.start {
-                e.expected = vec!["argument direction or name", "`)`"];
+                e.expected = vec!["argument direction or name"];
             }
             e
         })
@@ -827,6 +827,12 @@ pub fn parse(tokens: &[Token], end_loc: Option<Loc>, diags: &mut Diagnostics) ->
                         "`{}` is a reserved word in MIG (keywords are case-insensitive)",
                         k.as_str()
                     ));
+                }
+                if e.pos > 0
+                    && matches!(tokens.get(e.pos).map(|t| &t.kind), Some(TokKind::Punct(')')))
+                    && matches!(tokens.get(e.pos - 1).map(|t| &t.kind), Some(TokKind::Punct(';')))
+                {
+                    d = d.note("MIG argument lists have no `;` after the last argument");
                 }
                 if let Some(TokKind::Error(c)) = tokens.get(e.pos).map(|t| &t.kind) {
                     if *c == '"' || *c == '\'' || *c == '.' {
