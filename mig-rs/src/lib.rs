@@ -3,6 +3,8 @@
 pub mod check;
 pub mod ir;
 pub mod diagnostics;
+pub mod driver;
 pub mod parse;
+pub mod preprocess;
 pub mod lex;
 pub mod source;

@@ -10,7 +10,7 @@ use super::expr::{self, ETok};
 use super::lexer::{FileData, Lexer, Problem, RawKind, RawTok};
 use super::macros::{Builtin, Macro};
 use super::output::{Last, Output};
-use super::token::{Anchor, Interner, Kind, Sym, Token, BARRIER, NO_EXPAND, SYNTH, WS};
+use super::token::{Anchor, Interner, Kind, Sym, Token, NO_EXPAND, SYNTH, WS};
 use super::{FileLoader, PpOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::source::{CtxId, FileId, Loc, SourceFile, SourceMap};
@@ -125,6 +125,17 @@ impl Frame {
     pub fn skipping(&self) -> bool {
         self.conds.last().is_some_and(|c| c.skipping)
     }
+}
+
+/// How [`Engine::emit`] places a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Emit {
+    /// On its presumed line, indented like the source.
+    Normal,
+    /// At the start of a new output line, unindented (`#pragma`).
+    LineStart,
+    /// On the current output line, whatever its source line.
+    SameLine,
 }
 
 /// Tokens being rescanned: a macro's expansion, or a macro argument being pre-expanded.
@@ -609,9 +620,6 @@ impl<'a> Engine<'a> {
         t.kind == Kind::Punct && t.sym == sym
     }
 
-    fn is_hash(&self, t: &Token) -> bool {
-        t.kind == Kind::Punct && (t.sym == self.k.hash || t.sym == self.k.hash_alt)
-    }
 
     // ----------------------------------------------------------------------------------
     // The token stream
@@ -746,7 +754,8 @@ impl<'a> Engine<'a> {
     // Output
 
     /// Writes a token to the output.
-    pub fn emit(&mut self, tok: Token, at_line_start: bool) {
+    pub fn emit(&mut self, tok: Token, mode: Emit) {
+        let at_line_start = mode == Emit::LineStart;
         if self.discard || matches!(tok.kind, Kind::Eof | Kind::Placemarker) {
             return;
         }
@@ -758,7 +767,9 @@ impl<'a> Engine<'a> {
         if at_line_start && !self.out.at_line_start() {
             self.out.newline();
         }
-        self.out.sync((a.ctx, gen), a.line, &name);
+        if mode != Emit::SameLine {
+            self.out.sync((a.ctx, gen), a.line, &name);
+        }
         let spelling = self.syms.get(tok.sym);
         let verbatim =
             !tok.has(SYNTH) && (tok.loc.end.saturating_sub(tok.loc.start)) as usize == spelling.len();
@@ -1266,11 +1277,13 @@ impl<'a> Engine<'a> {
         let first = toks.first().map(|t| self.syms.get(t.sym).to_string());
         match first.as_deref() {
             Some("once") => {
-                let Some(f) = self.frames.last() else { return };
-                if f.is_main {
+                let Some((is_main, file)) = self.frames.last().map(|f| (f.is_main, f.file)) else {
+                    return;
+                };
+                if is_main {
                     self.warning("#pragma once in main file", name.loc);
                 }
-                if let Some(p) = self.map.file(f.file).path.clone() {
+                if let Some(p) = self.map.file(file).path.clone() {
                     self.once.insert(normalize(&p));
                 }
                 return;
@@ -1315,7 +1328,7 @@ impl<'a> Engine<'a> {
         }
         let mut h = hash;
         h.flags &= !WS;
-        self.emit(h, true);
+        self.emit(h, Emit::LineStart);
         let mut n = name;
         // Adjacent to the `#` in the output even if not in the source.
         if n.loc.start != h.loc.end {
@@ -1328,7 +1341,7 @@ impl<'a> Engine<'a> {
             verbatim: true,
         });
         for t in toks {
-            self.emit(t, false);
+            self.emit(t, Emit::SameLine);
         }
         self.out.newline();
     }
@@ -1575,7 +1588,7 @@ impl<'a> Engine<'a> {
                 // An Eof from the lookahead or an argument context: keep going.
                 continue;
             }
-            self.emit(t, false);
+            self.emit(t, Emit::Normal);
         }
         self.frames.clear();
         while !self.contexts.is_empty() {
@@ -1600,10 +1613,6 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Whether an `Eof` token is a real end (not a stray barrier).
-    pub fn is_barrier(t: &Token) -> bool {
-        t.kind == Kind::Eof && t.has(BARRIER)
-    }
 }
 
 /// The contents of a string literal with `\\`, `\"` and octal escapes undone (for

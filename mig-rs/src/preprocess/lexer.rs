@@ -202,9 +202,6 @@ impl Lexer {
         self.pos
     }
 
-    pub fn src(&self) -> &Rc<str> {
-        &self.src
-    }
 
     fn byte(&self, i: usize) -> Option<u8> {
         self.src.as_bytes().get(i).copied()

@@ -91,7 +91,4 @@ impl Token {
     pub fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
     }
-    pub fn is_ident(&self) -> bool {
-        self.kind == Kind::Ident
-    }
 }
