@@ -15,6 +15,7 @@
 //!   region nobody takes is released when the buffer is cleared or dropped, which is the
 //!   memory half of `mach_msg_destroy`.
 
+use crate::rights::SpaceId;
 use crate::wire::{self, MsgHeader, Target, WireError};
 use alloc::boxed::Box;
 use alloc::vec;
@@ -205,6 +206,8 @@ enum Storage<'a> {
 pub struct MsgBuf<'a> {
     storage: Storage<'a>,
     ool: Vec<OolEntry<'a>>,
+    /// The IPC space the names in a received message belong to.
+    space: SpaceId,
 }
 
 /// Storage with the alignment GNU Mach messages have in C (8), for stubs that keep their
@@ -230,6 +233,7 @@ impl<'a> MsgBuf<'a> {
         MsgBuf {
             storage: Storage::Borrowed(bytes),
             ool: Vec::new(),
+            space: SpaceId::SELF,
         }
     }
 
@@ -238,6 +242,7 @@ impl<'a> MsgBuf<'a> {
         MsgBuf {
             storage: Storage::Owned(vec![0; capacity]),
             ool: Vec::new(),
+            space: SpaceId::SELF,
         }
     }
 
@@ -246,7 +251,20 @@ impl<'a> MsgBuf<'a> {
         MsgBuf {
             storage: Storage::Owned(bytes.to_vec()),
             ool: Vec::new(),
+            space: SpaceId::SELF,
         }
+    }
+
+    /// The IPC space names in this message belong to (set by the transport on receive).
+    #[inline]
+    pub fn space(&self) -> SpaceId {
+        self.space
+    }
+
+    /// Records which IPC space the names in this message belong to.
+    #[inline]
+    pub fn set_space(&mut self, space: SpaceId) {
+        self.space = space;
     }
 
     /// All bytes of the buffer (its whole capacity).

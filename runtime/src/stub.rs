@@ -1,0 +1,480 @@
+//! Helpers for generated stubs.
+//!
+//! Generated code encodes and decodes message fields at offsets mig-rs computed from the
+//! `.defs` (or derived from checked counts). These helpers are the only way it touches
+//! bytes: they never panic — an out-of-range read yields zero and an out-of-range write does
+//! nothing — so a logic error can produce a wrong message but never undefined behaviour or
+//! a crash. Stubs check message sizes before reading, so the fallbacks do not fire on valid
+//! or invalid input alike.
+
+use crate::msg::MsgBuf;
+use crate::rights::{port_spaces, RightKind, SpaceId};
+use crate::wire::{desc_bits, type_name, DecodedDesc, KernReturn, PortName, Target, TypeDesc};
+
+/// Reads a little-endian `u8`.
+#[inline(always)]
+pub fn rd_u8(b: &[u8], off: usize) -> u8 {
+    b.get(off).copied().unwrap_or(0)
+}
+/// Reads a little-endian `u16`.
+#[inline(always)]
+pub fn rd_u16(b: &[u8], off: usize) -> u16 {
+    match b.get(off..off.wrapping_add(2)) {
+        Some(&[x0, x1]) => u16::from_le_bytes([x0, x1]),
+        _ => 0,
+    }
+}
+/// Reads a little-endian `u32`.
+#[inline(always)]
+pub fn rd_u32(b: &[u8], off: usize) -> u32 {
+    match b.get(off..off.wrapping_add(4)) {
+        Some(&[x0, x1, x2, x3]) => u32::from_le_bytes([x0, x1, x2, x3]),
+        _ => 0,
+    }
+}
+/// Reads a little-endian `u64`.
+#[inline(always)]
+pub fn rd_u64(b: &[u8], off: usize) -> u64 {
+    match b.get(off..off.wrapping_add(8)) {
+        Some(&[x0, x1, x2, x3, x4, x5, x6, x7]) => {
+            u64::from_le_bytes([x0, x1, x2, x3, x4, x5, x6, x7])
+        }
+        _ => 0,
+    }
+}
+/// Writes a `u8`.
+#[inline(always)]
+pub fn wr_u8(b: &mut [u8], off: usize, v: u8) {
+    if let Some(x) = b.get_mut(off) {
+        *x = v;
+    }
+}
+/// Writes a little-endian `u16`.
+#[inline(always)]
+pub fn wr_u16(b: &mut [u8], off: usize, v: u16) {
+    if let Some(s) = b.get_mut(off..off.wrapping_add(2)) {
+        s.copy_from_slice(&v.to_le_bytes());
+    }
+}
+/// Writes a little-endian `u32`.
+#[inline(always)]
+pub fn wr_u32(b: &mut [u8], off: usize, v: u32) {
+    if let Some(s) = b.get_mut(off..off.wrapping_add(4)) {
+        s.copy_from_slice(&v.to_le_bytes());
+    }
+}
+/// Writes a little-endian `u64`.
+#[inline(always)]
+pub fn wr_u64(b: &mut [u8], off: usize, v: u64) {
+    if let Some(s) = b.get_mut(off..off.wrapping_add(8)) {
+        s.copy_from_slice(&v.to_le_bytes());
+    }
+}
+/// Copies `src` to `off`.
+#[inline(always)]
+pub fn wr_bytes(b: &mut [u8], off: usize, src: &[u8]) {
+    if let Some(s) = b.get_mut(off..off.wrapping_add(src.len())) {
+        s.copy_from_slice(src);
+    }
+}
+/// Zeroes `len` bytes at `off`.
+#[inline(always)]
+pub fn wr_zero(b: &mut [u8], off: usize, len: usize) {
+    if let Some(s) = b.get_mut(off..off.wrapping_add(len)) {
+        s.fill(0);
+    }
+}
+/// Borrows `len` bytes at `off` (empty if out of range).
+#[inline(always)]
+pub fn rd_bytes(b: &[u8], off: usize, len: usize) -> &[u8] {
+    b.get(off..off.wrapping_add(len)).unwrap_or(&[])
+}
+
+/// Writes a message header.
+#[inline(always)]
+pub fn wr_header(
+    b: &mut [u8],
+    t: Target,
+    bits: u32,
+    size: u32,
+    remote: PortName,
+    local: PortName,
+    id: i32,
+) {
+    wr_u32(b, 0, bits);
+    wr_u32(b, 4, size);
+    match t {
+        Target::X86_64 => {
+            wr_u64(b, 8, remote.0 as u64);
+            wr_u64(b, 16, local.0 as u64);
+            wr_u32(b, 24, 0);
+            wr_u32(b, 28, id as u32);
+        }
+        Target::I386 => {
+            wr_u32(b, 8, remote.0);
+            wr_u32(b, 12, local.0);
+            wr_u32(b, 16, 0);
+            wr_u32(b, 20, id as u32);
+        }
+    }
+}
+
+/// `msgh_bits` of a message.
+#[inline(always)]
+pub fn msgh_bits(b: &[u8]) -> u32 {
+    rd_u32(b, 0)
+}
+/// Sets `MACH_MSGH_BITS_COMPLEX` in a message's header.
+#[inline(always)]
+pub fn set_complex(b: &mut [u8]) {
+    let bits = rd_u32(b, 0);
+    wr_u32(b, 0, bits | crate::wire::msgh_bits::COMPLEX);
+}
+/// Sets `msgh_size`.
+#[inline(always)]
+pub fn set_msgh_size(b: &mut [u8], size: u32) {
+    wr_u32(b, 4, size);
+}
+/// `msgh_size` of a message.
+#[inline(always)]
+pub fn msgh_size(b: &[u8]) -> u32 {
+    rd_u32(b, 4)
+}
+/// `msgh_remote_port` (the reply port of a received request).
+#[inline(always)]
+pub fn msgh_remote(b: &[u8]) -> PortName {
+    PortName(rd_u32(b, 8))
+}
+/// `msgh_local_port` (the request port of a received request).
+#[inline(always)]
+pub fn msgh_local(b: &[u8], t: Target) -> PortName {
+    PortName(rd_u32(b, crate::wire::header::local(t)))
+}
+/// `msgh_seqno`.
+#[inline(always)]
+pub fn msgh_seqno(b: &[u8], t: Target) -> u32 {
+    rd_u32(b, crate::wire::header::seqno(t))
+}
+/// `msgh_id`.
+#[inline(always)]
+pub fn msgh_id(b: &[u8], t: Target) -> i32 {
+    rd_u32(b, crate::wire::header::id(t)) as i32
+}
+
+/// Writes an inline port: the name in a `port_size` slot (upper half zero on x86_64).
+#[inline(always)]
+pub fn wr_port(b: &mut [u8], off: usize, t: Target, name: PortName) {
+    match t {
+        Target::X86_64 => wr_u64(b, off, name.0 as u64),
+        Target::I386 => wr_u32(b, off, name.0),
+    }
+}
+/// Reads an inline port name.
+#[inline(always)]
+pub fn rd_port(b: &[u8], off: usize) -> PortName {
+    PortName(rd_u32(b, off))
+}
+/// Reads an inline port name and replaces it with `MACH_PORT_NULL`: the right now belongs
+/// to the caller, so destroying the message later must not release it again.
+#[inline(always)]
+pub fn take_port(b: &mut [u8], off: usize) -> PortName {
+    let n = rd_u32(b, off);
+    wr_u32(b, off, 0);
+    PortName(n)
+}
+
+/// Writes a pre-encoded descriptor template.
+#[inline(always)]
+pub fn wr_desc(b: &mut [u8], off: usize, template: &[u8]) {
+    wr_bytes(b, off, template)
+}
+
+/// Sets `msgt_number` of the descriptor at `off` (`msgtl_number` for i386 long forms).
+#[inline(always)]
+pub fn desc_set_number(b: &mut [u8], off: usize, t: Target, long: bool, n: u32) {
+    match (t, long) {
+        (Target::X86_64, _) => wr_u32(b, off + 4, n),
+        (Target::I386, true) => wr_u32(b, off + 8, n),
+        (Target::I386, false) => {
+            let w = rd_u32(b, off);
+            wr_u32(b, off, (w & !0x0fff_0000) | ((n & 0xfff) << 16));
+        }
+    }
+}
+/// Sets `msgt_name` (`msgtl_name` for i386 long forms).
+#[inline(always)]
+pub fn desc_set_name(b: &mut [u8], off: usize, t: Target, long: bool, name: u32) {
+    match (t, long) {
+        (Target::I386, true) => wr_u16(b, off + 4, name as u16),
+        _ => wr_u8(b, off, name as u8),
+    }
+}
+/// Sets `msgt_size` (`msgtl_size` for i386 long forms).
+#[inline(always)]
+pub fn desc_set_size(b: &mut [u8], off: usize, t: Target, long: bool, size: u32) {
+    match (t, long) {
+        (Target::X86_64, _) => wr_u16(b, off + 1, size as u16),
+        (Target::I386, true) => wr_u16(b, off + 6, size as u16),
+        (Target::I386, false) => wr_u8(b, off + 1, size as u8),
+    }
+}
+fn set_flag(b: &mut [u8], off: usize, bit: u32, v: bool) {
+    let w = rd_u32(b, off);
+    wr_u32(b, off, if v { w | bit } else { w & !bit });
+}
+/// Sets `msgt_inline`.
+#[inline(always)]
+pub fn desc_set_inline(b: &mut [u8], off: usize, t: Target, v: bool) {
+    let bit = match t {
+        Target::X86_64 => desc_bits::x86_64::INLINE,
+        Target::I386 => desc_bits::i386::INLINE,
+    };
+    set_flag(b, off, bit, v)
+}
+/// Sets `msgt_deallocate`.
+#[inline(always)]
+pub fn desc_set_dealloc(b: &mut [u8], off: usize, t: Target, v: bool) {
+    let bit = match t {
+        Target::X86_64 => desc_bits::x86_64::DEALLOCATE,
+        Target::I386 => desc_bits::i386::DEALLOCATE,
+    };
+    set_flag(b, off, bit, v)
+}
+/// Decodes the descriptor at `off` (a zeroed descriptor if out of range).
+#[inline(always)]
+pub fn rd_desc(b: &[u8], off: usize, t: Target) -> DecodedDesc {
+    TypeDesc::decode(t, b, off).unwrap_or(DecodedDesc {
+        desc: TypeDesc::default(),
+        wire_size: 0,
+        header_fields: 0,
+    })
+}
+/// GNU MIG's quick check: the descriptor's raw word(s) equal the template.
+#[inline(always)]
+pub fn desc_is(b: &[u8], off: usize, template: &[u8]) -> bool {
+    rd_bytes(b, off, template.len()) == template
+}
+
+/// `mig_strncpy(dst, src, len)` into a field of `len` bytes: copies at most `len - 1`
+/// bytes of `src` (up to its first NUL), zero-fills the rest of the field, returns the
+/// number of bytes copied.
+pub fn wr_cstr(b: &mut [u8], off: usize, len: usize, src: &[u8]) -> u32 {
+    if len == 0 {
+        return 0;
+    }
+    let n = src
+        .iter()
+        .position(|&c| c == 0)
+        .unwrap_or(src.len())
+        .min(len - 1);
+    wr_bytes(b, off, &src[..n]);
+    wr_zero(b, off + n, len - n);
+    n as u32
+}
+/// The string in a field of `len` bytes: up to its first NUL (or all `len` bytes).
+#[inline]
+pub fn rd_cstr(b: &[u8], off: usize, len: usize) -> &[u8] {
+    let s = rd_bytes(b, off, len);
+    let n = s.iter().position(|&c| c == 0).unwrap_or(s.len());
+    &s[..n]
+}
+
+/// Rounds `n` up to the body alignment of `t`.
+#[inline(always)]
+pub const fn align(t: Target, n: usize) -> usize {
+    let a = t.align() as usize;
+    (n + a - 1) & !(a - 1)
+}
+
+/// Sets `RetCode` in a reply.
+#[inline(always)]
+pub fn set_retcode(b: &mut [u8], t: Target, code: KernReturn) {
+    wr_u32(b, t.retcode_offset() as usize, code.0 as u32)
+}
+/// `RetCode` of a reply.
+#[inline(always)]
+pub fn retcode(b: &[u8], t: Target) -> KernReturn {
+    KernReturn(rd_u32(b, t.retcode_offset() as usize) as i32)
+}
+
+/// Prepares a reply as GNU MIG's demux does: header addressed to the request's reply port,
+/// `msgh_id + 100`, the INTEGER_32 `RetCode` descriptor, and `RetCode = MIG_BAD_ID`
+/// until a routine sets it. Returns the request id.
+pub fn reply_setup(request: &[u8], reply: &mut [u8], t: Target) -> i32 {
+    let bits = msgh_bits(request);
+    let id = msgh_id(request, t);
+    let reply_port = msgh_remote(request);
+    let size = t.reply_header_size();
+    wr_zero(reply, 0, size as usize);
+    wr_header(
+        reply,
+        t,
+        crate::wire::msgh_bits::make(crate::wire::msgh_bits::remote(bits), 0),
+        size,
+        reply_port,
+        PortName::NULL,
+        id.wrapping_add(100),
+    );
+    let rc = TypeDesc::inline(type_name::INTEGER_32, 32, 1);
+    let mut tmp = [0u8; 12];
+    if let Ok(n) = rc.encode(t, &mut tmp) {
+        wr_bytes(reply, t.header_size() as usize, &tmp[..n]);
+    }
+    set_retcode(reply, t, KernReturn::MIG_BAD_ID);
+    id
+}
+
+/// Ensures a reply buffer can hold `size` bytes (growing owned buffers).
+#[inline]
+pub fn reply_capacity(reply: &mut MsgBuf<'_>, size: usize) -> bool {
+    reply.reserve(size)
+}
+
+/// Releases a right named in a received message that no typed value took (destroying
+/// what a failed stub leaves behind).
+pub fn release_name(space: SpaceId, name: PortName, msgt_name: u32) {
+    if !name.is_valid() {
+        return;
+    }
+    let kind = match RightKind::from_received(msgt_name) {
+        Some(k) => k,
+        None => return,
+    };
+    if let Some(s) = port_spaces() {
+        s.release(space, name, kind);
+    }
+}
+
+/// Releases every right and out-of-line region a received message holds, after a stub
+/// rejected it (the client side of `mach_msg_destroy`). Header rights are not touched
+/// (a reply's remote port is the caller's reply port, already consumed). Bounded by the
+/// message size; garbage stops the walk.
+pub fn destroy_body(msg: &mut MsgBuf<'_>, t: Target) {
+    let space = msg.space();
+    let size = (msgh_size(msg.bytes()) as usize).min(msg.capacity());
+    let mut off = t.header_size() as usize;
+    let mut releases: alloc::vec::Vec<(PortName, u32)> = alloc::vec::Vec::new();
+    while off < size {
+        let Ok(d) = TypeDesc::decode(t, &msg.bytes()[..size], off) else { break };
+        off = align(t, off + d.wire_size);
+        let name = d.desc.name;
+        let bits = d.desc.size as u64 * d.desc.number as u64;
+        if d.desc.inline {
+            let bytes = bits.div_ceil(8) as usize;
+            if type_name::is_port_any_right(name) && d.desc.size > 0 {
+                let step = (d.desc.size / 8) as usize;
+                for i in 0..d.desc.number as usize {
+                    let p = off + i * step;
+                    if p + 4 > size {
+                        break;
+                    }
+                    releases.push((rd_port(msg.bytes(), p), name));
+                    wr_u32(msg.bytes_mut(), p, 0);
+                }
+            }
+            off = align(t, off.saturating_add(bytes));
+        } else {
+            let addr = match t {
+                Target::X86_64 => rd_u64(msg.bytes(), off),
+                Target::I386 => rd_u32(msg.bytes(), off) as u64,
+            };
+            let bytes = bits.div_ceil(8) as usize;
+            if let Some(buf) = msg.take_ool(addr, bytes) {
+                if type_name::is_port_any_right(name) {
+                    for c in buf.chunks_exact(4) {
+                        releases.push((PortName(u32::from_le_bytes([c[0], c[1], c[2], c[3]])), name));
+                    }
+                }
+                drop(buf);
+            }
+            off = align(t, off + t.pointer_size() as usize);
+        }
+    }
+    for (n, k) in releases {
+        release_name(space, n, k);
+    }
+    msg.clear_ool();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_never_panic() {
+        let mut b = [0u8; 8];
+        wr_u64(&mut b, 4, 1);
+        assert_eq!(b, [0; 8]);
+        wr_u32(&mut b, usize::MAX - 1, 1);
+        assert_eq!(rd_u32(&b, usize::MAX - 1), 0);
+        assert_eq!(rd_u64(&b, 1), 0);
+        wr_u32(&mut b, 4, 0xdead_beef);
+        assert_eq!(rd_u32(&b, 4), 0xdead_beef);
+        assert_eq!(rd_bytes(&b, 6, 10), &[] as &[u8]);
+    }
+
+    #[test]
+    fn cstr_copies_like_mig_strncpy() {
+        let mut b = [0xffu8; 8];
+        assert_eq!(wr_cstr(&mut b, 0, 8, b"abc"), 3);
+        assert_eq!(b, [b'a', b'b', b'c', 0, 0, 0, 0, 0]);
+        assert_eq!(wr_cstr(&mut b, 0, 4, b"abcdef"), 3);
+        assert_eq!(&b[..4], b"abc\0");
+        assert_eq!(rd_cstr(&b, 0, 8), b"abc");
+        assert_eq!(wr_cstr(&mut b, 0, 8, b"x\0yz"), 1);
+    }
+
+    #[test]
+    fn descriptor_patching_both_targets() {
+        for t in Target::ALL {
+            for long in [false, true] {
+                let d = TypeDesc {
+                    name: 9,
+                    size: 8,
+                    number: 0,
+                    inline: true,
+                    longform: long,
+                    deallocate: false,
+                    unused: 0,
+                };
+                let mut b = [0u8; 16];
+                let n = d.encode(t, &mut b).unwrap();
+                desc_set_number(&mut b, 0, t, long, 100);
+                desc_set_inline(&mut b, 0, t, false);
+                desc_set_dealloc(&mut b, 0, t, true);
+                desc_set_name(&mut b, 0, t, long, 17);
+                desc_set_size(&mut b, 0, t, long, 32);
+                let got = TypeDesc::decode(t, &b, 0).unwrap();
+                assert_eq!(got.wire_size, n);
+                assert_eq!(
+                    got.desc,
+                    TypeDesc {
+                        name: 17,
+                        size: 32,
+                        number: 100,
+                        inline: false,
+                        longform: long,
+                        deallocate: true,
+                        unused: 0
+                    },
+                    "{t:?} long={long}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reply_setup_matches_gnu_mig() {
+        let mut req = [0u8; 32];
+        wr_header(&mut req, Target::X86_64, 0x1200 | 0x12, 32, PortName(5), PortName(9), 2250);
+        let mut rep = [0xaau8; 48];
+        assert_eq!(reply_setup(&req, &mut rep, Target::X86_64), 2250);
+        assert_eq!(msgh_bits(&rep), 0x12);
+        assert_eq!(msgh_size(&rep), 48);
+        assert_eq!(msgh_remote(&rep), PortName(5));
+        assert_eq!(msgh_id(&rep, Target::X86_64), 2350);
+        assert_eq!(rd_u64(&rep, 32), 0x0000_0001_2000_2002);
+        assert_eq!(retcode(&rep, Target::X86_64), KernReturn::MIG_BAD_ID);
+        assert_eq!(&rep[44..48], &[0, 0, 0, 0]);
+    }
+}
