@@ -1,6 +1,8 @@
 //! mig-rs: a Mach Interface Generator.
 
 pub mod check;
+pub mod cli;
+pub mod codegen;
 pub mod ir;
 pub mod diagnostics;
 pub mod driver;

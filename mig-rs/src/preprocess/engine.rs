@@ -10,7 +10,7 @@ use super::expr::{self, ETok};
 use super::lexer::{FileData, Lexer, Problem, RawKind, RawTok};
 use super::macros::{Builtin, Macro};
 use super::output::{Last, Output};
-use super::token::{Anchor, Interner, Kind, Sym, Token, NO_EXPAND, SYNTH, WS};
+use super::token::{Anchor, FxMap, Interner, Kind, Sym, Token, NO_EXPAND, SYNTH, WS};
 use super::{FileLoader, PpOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::source::{CtxId, FileId, Loc, SourceFile, SourceMap};
@@ -119,6 +119,8 @@ pub(super) struct Frame {
     pub name_gen: u32,
     pub mi: Mi,
     pub is_main: bool,
+    /// The line of the last token made (lines only move forward, mostly).
+    pub line_hint: usize,
 }
 
 impl Frame {
@@ -230,7 +232,7 @@ pub(super) struct Engine<'a> {
     pub diags: &'a mut Diagnostics,
     pub syms: Interner,
     pub k: Known,
-    pub macros: HashMap<Sym, Macro>,
+    pub macros: FxMap<Sym, Macro>,
     pub frames: Vec<Frame>,
     pub contexts: Vec<MacroCtx>,
     pub lookahead: Vec<Token>,
@@ -245,6 +247,10 @@ pub(super) struct Engine<'a> {
     pub directive_ended: bool,
     pub prevent_expansion: u32,
     pub parsing_args: u32,
+    /// Looking for the `(` after a function-like macro's name: a directive ends the search
+    /// (and is handled right after, from `pending_hash`).
+    pub peeking: bool,
+    pending_hash: Option<RawTok>,
     pub arg_depth: u32,
     pub tokens_spent: u64,
     pub synth_bytes: u64,
@@ -277,7 +283,7 @@ impl<'a> Engine<'a> {
             diags,
             syms,
             k,
-            macros: HashMap::new(),
+            macros: FxMap::default(),
             frames: Vec::new(),
             contexts: Vec::new(),
             lookahead: Vec::new(),
@@ -292,6 +298,8 @@ impl<'a> Engine<'a> {
             directive_ended: false,
             prevent_expansion: 0,
             parsing_args: 0,
+            peeking: false,
+            pending_hash: None,
             arg_depth: 0,
             tokens_spent: 0,
             synth_bytes: 0,
@@ -382,7 +390,8 @@ impl<'a> Engine<'a> {
 
     fn anchor_of(&self, loc: Loc) -> Anchor {
         let line = match self.frames.last() {
-            Some(f) => (f.data.line_of(loc.start) as i64 + 1 + f.line_delta).clamp(0, u32::MAX as i64) as u32,
+            Some(f) => (f.data.line_of(loc.start) as i64 + 1 + f.line_delta)
+                .clamp(0, u32::MAX as i64) as u32,
             None => 1,
         };
         Anchor {
@@ -425,7 +434,10 @@ impl<'a> Engine<'a> {
             Ok(s) => (s, None),
             Err(e) => {
                 let pos = e.utf8_error().valid_up_to() as u32;
-                (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(pos))
+                (
+                    String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    Some(pos),
+                )
             }
         };
         let data = FileData::new(&text, bad);
@@ -476,6 +488,7 @@ impl<'a> Engine<'a> {
             name_gen: 0,
             mi: Mi::Start,
             is_main,
+            line_hint: 0,
         });
         if self.fallback.is_none() {
             self.fallback = Some(self.here());
@@ -497,7 +510,10 @@ impl<'a> Engine<'a> {
                 );
             }
             for &off in data.splice_ws.iter().take(20) {
-                self.warning("backslash and newline separated by space", loc(off).with_len(1));
+                self.warning(
+                    "backslash and newline separated by space",
+                    loc(off).with_len(1),
+                );
             }
         }
         ctx
@@ -505,7 +521,9 @@ impl<'a> Engine<'a> {
 
     /// Finishes the top frame at its end of file.
     fn end_of_file(&mut self) {
-        let Some(frame) = self.frames.pop() else { return };
+        let Some(frame) = self.frames.pop() else {
+            return;
+        };
         if !self.fatal {
             for c in frame.conds.iter().rev() {
                 self.diags.push(
@@ -523,7 +541,8 @@ impl<'a> Engine<'a> {
         }
         if let Some(parent) = self.frames.last() {
             let off = parent.data.orig(parent.lexer.pos() as u32);
-            let line = (parent.data.line_of(off) as i64 + 1 + parent.line_delta).clamp(0, u32::MAX as i64) as u32;
+            let line = (parent.data.line_of(off) as i64 + 1 + parent.line_delta)
+                .clamp(0, u32::MAX as i64) as u32;
             let key = (parent.ctx, parent.name_gen);
             let name = parent.name.clone();
             self.out.marker(line, &name, " 2", key);
@@ -532,9 +551,11 @@ impl<'a> Engine<'a> {
 
     /// Reports problems the top frame's lexer found.
     fn report_lex_problems(&mut self, fi: usize) {
-        let Some(f) = self.frames.get_mut(fi) else { return };
+        let Some(f) = self.frames.get_mut(fi) else {
+            return;
+        };
         let problems = std::mem::take(&mut f.lexer.problems);
-        let skipping = f.skipping() && !self.in_directive;
+        let skipping = f.skipping();
         let (file, ctx, data) = (f.file, f.ctx, f.data.clone());
         for (p, at) in problems {
             let off = data.orig(at);
@@ -568,7 +589,7 @@ impl<'a> Engine<'a> {
 
     /// Makes a token from a raw token of frame `fi`.
     fn make_token(&mut self, fi: usize, raw: &RawTok) -> Token {
-        let Some(f) = self.frames.get(fi) else {
+        let Some(f) = self.frames.get_mut(fi) else {
             return self.eof_token();
         };
         let spelling = f
@@ -592,7 +613,8 @@ impl<'a> Engine<'a> {
             RawKind::Other => Kind::Other,
             RawKind::Newline | RawKind::Eof => Kind::Eof,
         };
-        let line = (f.data.line_of(start) as i64 + 1 + f.line_delta).clamp(0, u32::MAX as i64) as u32;
+        f.line_hint = f.data.line_of_hint(start, f.line_hint);
+        let line = (f.line_hint as i64 + 1 + f.line_delta).clamp(0, u32::MAX as i64) as u32;
         let loc = Loc {
             file: f.file,
             start,
@@ -620,7 +642,6 @@ impl<'a> Engine<'a> {
         t.kind == Kind::Punct && t.sym == sym
     }
 
-
     // ----------------------------------------------------------------------------------
     // The token stream
 
@@ -637,6 +658,13 @@ impl<'a> Engine<'a> {
             };
             if self.in_directive && self.directive_ended {
                 return self.eof_token();
+            }
+            if !self.in_directive && !self.peeking {
+                if let Some(raw) = self.pending_hash.take() {
+                    let hash = self.make_token(fi, &raw);
+                    self.handle_directive(hash);
+                    continue;
+                }
             }
             let raw = self.frames[fi].lexer.next();
             if !self.frames[fi].lexer.problems.is_empty() {
@@ -674,6 +702,10 @@ impl<'a> Engine<'a> {
                         .get(raw.start as usize..raw.end as usize),
                     Some("#" | "%:")
                 );
+                if is_hash && self.peeking {
+                    self.pending_hash = Some(raw);
+                    return self.eof_token();
+                }
                 if is_hash {
                     let hash = self.make_token(fi, &raw);
                     self.handle_directive(hash);
@@ -771,8 +803,8 @@ impl<'a> Engine<'a> {
             self.out.sync((a.ctx, gen), a.line, &name);
         }
         let spelling = self.syms.get(tok.sym);
-        let verbatim =
-            !tok.has(SYNTH) && (tok.loc.end.saturating_sub(tok.loc.start)) as usize == spelling.len();
+        let verbatim = !tok.has(SYNTH)
+            && (tok.loc.end.saturating_sub(tok.loc.start)) as usize == spelling.len();
         if self.out.at_line_start() {
             if !at_line_start {
                 // Indent like the source line.
@@ -801,7 +833,8 @@ impl<'a> Engine<'a> {
                     .unwrap_or(" ");
                 if gap.is_empty() || gap.contains('\n') {
                     self.out.push_plain(" ");
-                } else if last.verbatim && verbatim && gap.bytes().all(|b| b == b' ' || b == b'\t') {
+                } else if last.verbatim && verbatim && gap.bytes().all(|b| b == b' ' || b == b'\t')
+                {
                     let gap_loc = Loc {
                         start: l.end,
                         end: t.start,
@@ -825,7 +858,9 @@ impl<'a> Engine<'a> {
             loc: tok.loc,
             verbatim,
         });
-        let limit = OUTPUT_BASE_LIMIT.saturating_add((self.input_bytes as usize).saturating_mul(8));
+        let limit = OUTPUT_BASE_LIMIT
+            .saturating_add((self.input_bytes as usize).saturating_mul(8))
+            .min(1 << 31);
         if self.out.text.len() > limit {
             self.fatal_error(
                 Diagnostic::error(format!(
@@ -888,6 +923,7 @@ impl<'a> Engine<'a> {
         let saved_prevent = std::mem::replace(&mut self.prevent_expansion, 0);
         let in_args = self.parsing_args > 0;
         let saved_args = std::mem::replace(&mut self.parsing_args, 0);
+        let saved_peeking = std::mem::replace(&mut self.peeking, false);
         let saved_la = std::mem::take(&mut self.lookahead);
         let saved_contexts = std::mem::take(&mut self.contexts);
         self.in_directive = true;
@@ -914,12 +950,12 @@ impl<'a> Engine<'a> {
                 Dir::Else => self.do_else(dloc),
                 Dir::Endif => self.do_endif(dloc),
                 _ if skipping => {}
-                Dir::Define => self.do_define(),
-                Dir::Undef => self.do_undef(),
+                Dir::Define => self.do_define(dloc),
+                Dir::Undef => self.do_undef(dloc),
                 Dir::Include | Dir::IncludeNext | Dir::Import => {
                     pending = self.do_include(dir, hash, name, in_args);
                 }
-                Dir::Line => self.do_line(None),
+                Dir::Line => self.do_line(None, dloc),
                 Dir::Error | Dir::Warning => {
                     let mut msg = String::new();
                     while let Some(t) = self.dir_raw() {
@@ -944,7 +980,7 @@ impl<'a> Engine<'a> {
                 }
                 Dir::Unknown => {
                     if name.kind == Kind::Number {
-                        self.do_line(Some(name));
+                        self.do_line(Some(name), dloc);
                     } else if name.kind == Kind::Ident {
                         let n = self.syms.get(name.sym).to_string();
                         self.error(format!("invalid preprocessing directive #{n}"), dloc);
@@ -964,6 +1000,7 @@ impl<'a> Engine<'a> {
         self.lookahead = saved_la;
         self.prevent_expansion = saved_prevent;
         self.parsing_args = saved_args;
+        self.peeking = saved_peeking;
         self.in_directive = false;
         if let Some(p) = pending {
             self.enter_include(p);
@@ -1007,7 +1044,11 @@ impl<'a> Engine<'a> {
                 };
                 self.prevent_expansion -= 1;
                 let Some(d) = result else { return false };
-                let sym = if d { self.syms.intern("1") } else { self.syms.intern("0") };
+                let sym = if d {
+                    self.syms.intern("1")
+                } else {
+                    self.syms.intern("0")
+                };
                 toks.push(Token {
                     kind: Kind::Number,
                     flags: SYNTH,
@@ -1021,7 +1062,13 @@ impl<'a> Engine<'a> {
         if self.fatal {
             return false;
         }
-        let end = toks.last().map(|t| Loc { start: t.loc.end, ..t.loc }).unwrap_or(dloc);
+        let end = toks
+            .last()
+            .map(|t| Loc {
+                start: t.loc.end,
+                ..t.loc
+            })
+            .unwrap_or(dloc);
         let etoks: Vec<ETok<'_>> = toks
             .iter()
             .map(|t| ETok {
@@ -1033,7 +1080,7 @@ impl<'a> Engine<'a> {
         let (r, warnings) = expr::evaluate(&etoks, end);
         let r = match r {
             Err(mut d) if toks.is_empty() => {
-                d.primary = Some(dloc);
+                d.primary = Some(after(dloc));
                 Err(d)
             }
             r => r,
@@ -1054,7 +1101,10 @@ impl<'a> Engine<'a> {
     fn defined_operand(&mut self, dir: &str, dloc: Loc) -> Option<Sym> {
         match self.dir_raw() {
             None => {
-                self.error(format!("no macro name given in #{dir} directive"), dloc);
+                self.error(
+                    format!("no macro name given in #{dir} directive"),
+                    after(dloc),
+                );
                 None
             }
             Some(t) if t.kind == Kind::Ident => {
@@ -1092,7 +1142,9 @@ impl<'a> Engine<'a> {
             }
         };
         let _ = name;
-        let Some(f) = self.frames.last_mut() else { return };
+        let Some(f) = self.frames.last_mut() else {
+            return;
+        };
         f.conds.push(Cond {
             loc: dloc,
             kind,
@@ -1126,9 +1178,7 @@ impl<'a> Engine<'a> {
                     .with_secondary(top.loc, "the conditional began here"),
             );
         }
-        let (taken, skipping) = if top.parent_skipping {
-            (true, true)
-        } else if top.taken {
+        let (taken, skipping) = if top.parent_skipping || top.taken {
             (true, true)
         } else {
             let v = match dir {
@@ -1202,7 +1252,7 @@ impl<'a> Engine<'a> {
     // --- #line
 
     /// `#line N ["file"]`, or the GNU form `# N "file" flags` (`number` given).
-    fn do_line(&mut self, number: Option<Token>) {
+    fn do_line(&mut self, number: Option<Token>, dloc: Loc) {
         let toks = match number {
             Some(n) => {
                 let mut v = vec![n];
@@ -1216,8 +1266,7 @@ impl<'a> Engine<'a> {
         let gnu = number.is_some();
         let dir = if gnu { "" } else { "line" };
         let Some(first) = toks.first().copied() else {
-            let loc = self.here();
-            self.error("unexpected end of line after #line", loc);
+            self.error("unexpected end of line after #line", after(dloc));
             return;
         };
         let text = self.syms.get(first.sym);
@@ -1251,7 +1300,9 @@ impl<'a> Engine<'a> {
         }
         // Finish the line so that the lexer is at the start of the next one.
         while self.dir_raw().is_some() {}
-        let Some(f) = self.frames.last_mut() else { return };
+        let Some(f) = self.frames.last_mut() else {
+            return;
+        };
         let off = f.data.orig(f.lexer.pos() as u32);
         let next_phys = f.data.line_of(off) as i64 + 1;
         let at_eof = f.lexer.pos() >= f.data.clean.len();
@@ -1281,7 +1332,8 @@ impl<'a> Engine<'a> {
                     return;
                 };
                 if is_main {
-                    self.warning("#pragma once in main file", name.loc);
+                    let loc = toks.first().map_or(name.loc, |t| t.loc);
+                    self.warning("#pragma once in main file", loc);
                 }
                 if let Some(p) = self.map.file(file).path.clone() {
                     self.once.insert(normalize(&p));
@@ -1290,14 +1342,19 @@ impl<'a> Engine<'a> {
             }
             Some("push_macro") | Some("pop_macro") => {
                 let push = first.as_deref() == Some("push_macro");
-                let arg = toks.get(2).filter(|t| t.kind == Kind::Str).map(|t| self.syms.get(t.sym));
+                let arg = toks
+                    .get(2)
+                    .filter(|t| t.kind == Kind::Str)
+                    .map(|t| self.syms.get(t.sym));
                 if let Some(s) = arg {
                     let mname = unescape_string(s);
                     let sym = self.syms.intern(&mname);
                     if push {
                         let cur = self.macros.get(&sym).cloned();
                         self.pushed_macros.entry(sym).or_default().push(cur);
-                    } else if let Some(saved) = self.pushed_macros.get_mut(&sym).and_then(|v| v.pop()) {
+                    } else if let Some(saved) =
+                        self.pushed_macros.get_mut(&sym).and_then(|v| v.pop())
+                    {
                         match saved {
                             Some(m) => {
                                 self.macros.insert(sym, m);
@@ -1309,7 +1366,11 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
-            Some("GCC") if toks.get(1).is_some_and(|t| self.syms.get(t.sym) == "system_header") => {
+            Some("GCC")
+                if toks
+                    .get(1)
+                    .is_some_and(|t| self.syms.get(t.sym) == "system_header") =>
+            {
                 if let Some(f) = self.frames.last_mut() {
                     if !f.is_main {
                         f.system = true;
@@ -1348,7 +1409,13 @@ impl<'a> Engine<'a> {
 
     // --- #include
 
-    fn do_include(&mut self, dir: Dir, hash: Token, dname: Token, in_args: bool) -> Option<PendingInclude> {
+    fn do_include(
+        &mut self,
+        dir: Dir,
+        hash: Token,
+        dname: Token,
+        in_args: bool,
+    ) -> Option<PendingInclude> {
         let dloc = hash.loc.to(dname.loc);
         let fi = self.frames.len().checked_sub(1)?;
         let header = self.frames[fi].lexer.header_name();
@@ -1356,7 +1423,10 @@ impl<'a> Engine<'a> {
             Some(raw) => {
                 let t = self.make_token(fi, &raw);
                 let s = self.syms.get(t.sym);
-                let inner = s.get(1..s.len().saturating_sub(1)).unwrap_or("").to_string();
+                let inner = s
+                    .get(1..s.len().saturating_sub(1))
+                    .unwrap_or("")
+                    .to_string();
                 let angled = s.starts_with('<');
                 self.check_eol(self.syms.get(dname.sym).to_string().as_str());
                 (inner, angled, t.loc)
@@ -1365,14 +1435,20 @@ impl<'a> Engine<'a> {
                 let toks = self.dir_expanded();
                 let Some(first) = toks.first().copied() else {
                     self.error(
-                        format!("#{} expects \"FILENAME\" or <FILENAME>", self.syms.get(dname.sym)),
+                        format!(
+                            "#{} expects \"FILENAME\" or <FILENAME>",
+                            self.syms.get(dname.sym)
+                        ),
                         dloc,
                     );
                     return None;
                 };
                 let s = self.syms.get(first.sym);
                 if first.kind == Kind::Str && s.starts_with('"') {
-                    let inner = s.get(1..s.len().saturating_sub(1)).unwrap_or("").to_string();
+                    let inner = s
+                        .get(1..s.len().saturating_sub(1))
+                        .unwrap_or("")
+                        .to_string();
                     if let Some(extra) = toks.get(1) {
                         self.warning("extra tokens at end of #include directive", extra.loc);
                     }
@@ -1386,7 +1462,10 @@ impl<'a> Engine<'a> {
                             closed = true;
                             last_loc = t.loc;
                             if let Some(extra) = toks.get(i + 1) {
-                                self.warning("extra tokens at end of #include directive", extra.loc);
+                                self.warning(
+                                    "extra tokens at end of #include directive",
+                                    extra.loc,
+                                );
                             }
                             break;
                         }
@@ -1402,18 +1481,21 @@ impl<'a> Engine<'a> {
                     (inner, true, first.loc.to(last_loc))
                 } else {
                     self.error(
-                        format!("#{} expects \"FILENAME\" or <FILENAME>", self.syms.get(dname.sym)),
+                        format!(
+                            "#{} expects \"FILENAME\" or <FILENAME>",
+                            self.syms.get(dname.sym)
+                        ),
                         first.loc,
                     );
                     return None;
                 }
             }
         };
-        if self.discard && self.fatal {
-            return None;
-        }
         if name.is_empty() {
-            self.error(format!("empty filename in #{}", self.syms.get(dname.sym)), name_loc);
+            self.error(
+                format!("empty filename in #{}", self.syms.get(dname.sym)),
+                name_loc,
+            );
             return None;
         }
         if in_args {
@@ -1443,7 +1525,12 @@ impl<'a> Engine<'a> {
                     d.display().to_string()
                 });
             }
-            let dirs: Vec<&PathBuf> = self.opts.include_dirs.iter().chain(&self.opts.system_dirs).collect();
+            let dirs: Vec<&PathBuf> = self
+                .opts
+                .include_dirs
+                .iter()
+                .chain(&self.opts.system_dirs)
+                .collect();
             for d in dirs.iter().skip(next_start.unwrap_or(0)) {
                 searched.push(d.display().to_string());
             }
@@ -1494,10 +1581,18 @@ impl<'a> Engine<'a> {
     }
 
     /// Finds an include file as GCC does.
-    fn resolve(&mut self, name: &str, angled: bool, next_start: Option<usize>) -> Option<(PathBuf, Option<usize>, bool)> {
+    fn resolve(
+        &mut self,
+        name: &str,
+        angled: bool,
+        next_start: Option<usize>,
+    ) -> Option<(PathBuf, Option<usize>, bool)> {
         let p = Path::new(name);
         if p.is_absolute() {
-            return self.loader.exists(p).then(|| (p.to_path_buf(), None, false));
+            return self
+                .loader
+                .exists(p)
+                .then(|| (p.to_path_buf(), None, false));
         }
         if !angled && next_start.is_none() {
             if let Some(f) = self.frames.last() {
@@ -1536,12 +1631,18 @@ impl<'a> Engine<'a> {
             ))
             .at(p.at);
             if self.frames.iter().any(|f| f.file == p.file) {
-                d = d.note(format!("\"{}\" includes itself recursively", p.path.display()));
+                d = d.note(format!(
+                    "\"{}\" includes itself recursively",
+                    p.path.display()
+                ));
             }
             self.fatal_error(d);
             return;
         }
-        let size = self.file_data.get(&p.file).map_or(0, |d| d.orig.len() as u64);
+        let size = self
+            .file_data
+            .get(&p.file)
+            .map_or(0, |d| d.orig.len() as u64);
         self.includes += 1;
         self.included_bytes += size;
         if self.includes > MAX_INCLUDES || self.included_bytes > MAX_INCLUDED_BYTES {
@@ -1557,7 +1658,8 @@ impl<'a> Engine<'a> {
             // Make sure the including file has its marker first.
             if let Some(parent) = self.frames.last() {
                 if self.out.cur.is_none() {
-                    let line = (parent.data.line_of(p.at.start) as i64 + 1 + parent.line_delta).max(0) as u32;
+                    let line = (parent.data.line_of(p.at.start) as i64 + 1 + parent.line_delta)
+                        .max(0) as u32;
                     let key = (parent.ctx, parent.name_gen);
                     let name = parent.name.clone();
                     self.out.sync(key, line, &name);
@@ -1568,7 +1670,11 @@ impl<'a> Engine<'a> {
         let ctx = self.push_frame(p.file, Some(p.at), dir, p.found_in, p.system);
         if !self.discard {
             let flags = if p.system { " 1 3" } else { " 1" };
-            let name = self.frames.last().map(|f| f.name.clone()).unwrap_or_else(|| Rc::from(""));
+            let name = self
+                .frames
+                .last()
+                .map(|f| f.name.clone())
+                .unwrap_or_else(|| Rc::from(""));
             self.out.marker(1, &name, flags, (ctx, 0));
         }
     }
@@ -1579,15 +1685,22 @@ impl<'a> Engine<'a> {
     /// Reads the top frame (and everything it includes) to its end, writing the output
     /// unless `discard`.
     pub fn run_frames(&mut self) {
+        let mut stray_eofs = 0;
         loop {
             let t = self.get_token();
             if t.kind == Kind::Eof {
                 if self.frames.is_empty() || self.fatal {
                     break;
                 }
-                // An Eof from the lookahead or an argument context: keep going.
+                // An end-of-argument or end-of-directive marker cannot reach this level;
+                // guard against looping on one anyway.
+                stray_eofs += 1;
+                if stray_eofs > 16 {
+                    break;
+                }
                 continue;
             }
+            stray_eofs = 0;
             self.emit(t, Emit::Normal);
         }
         self.frames.clear();
@@ -1612,7 +1725,14 @@ impl<'a> Engine<'a> {
             self.macros.insert(sym, Macro::builtin(b));
         }
     }
+}
 
+/// The empty location just after `loc`.
+pub(super) fn after(loc: Loc) -> Loc {
+    Loc {
+        start: loc.end,
+        ..loc
+    }
 }
 
 /// The contents of a string literal with `\\`, `\"` and octal escapes undone (for

@@ -50,11 +50,15 @@ struct Parser<'a, 'b> {
     warnings: Vec<Diagnostic>,
 }
 
-type R<T> = Result<T, Diagnostic>;
+type R<T> = Result<T, Box<Diagnostic>>;
+
+fn err(d: Diagnostic) -> Box<Diagnostic> {
+    Box::new(d)
+}
 
 /// Evaluates an expression. `end` locates "end of expression" errors. Returns the value (or
 /// the first error) and any warnings.
-pub(super) fn evaluate(toks: &[ETok<'_>], end: Loc) -> (R<bool>, Vec<Diagnostic>) {
+pub(super) fn evaluate(toks: &[ETok<'_>], end: Loc) -> (Result<bool, Diagnostic>, Vec<Diagnostic>) {
     let mut p = Parser {
         toks,
         pos: 0,
@@ -62,7 +66,7 @@ pub(super) fn evaluate(toks: &[ETok<'_>], end: Loc) -> (R<bool>, Vec<Diagnostic>
         end,
         warnings: Vec::new(),
     };
-    let r = p.top();
+    let r = p.top().map_err(|e| *e);
     (r, p.warnings)
 }
 
@@ -76,25 +80,34 @@ impl<'a, 'b> Parser<'a, 'b> {
     }
 
     fn peek_punct(&self) -> Option<&'a str> {
-        self.peek().filter(|t| t.kind == Kind::Punct).map(|t| t.text)
+        self.peek()
+            .filter(|t| t.kind == Kind::Punct)
+            .map(|t| t.text)
     }
 
-    fn err_at(&self, msg: impl Into<String>) -> Diagnostic {
+    fn err_at(&self, msg: impl Into<String>) -> Box<Diagnostic> {
         let loc = self.peek().map(|t| t.loc).unwrap_or(self.end);
-        Diagnostic::error(msg).at(loc)
+        err(Diagnostic::error(msg).at(loc))
     }
 
     fn top(&mut self) -> R<bool> {
         if self.toks.is_empty() {
-            return Err(Diagnostic::error("#if with no expression").at(self.end));
+            return Err(err(Diagnostic::error("#if with no expression").at(self.end)));
         }
         let v = self.comma(true)?;
         if let Some(t) = self.peek() {
-            return Err(match t.text {
-                ")" => self.err_at("missing '(' in expression"),
-                ":" => self.err_at("':' without preceding '?'"),
-                _ => self.err_at(format!("missing binary operator before token {}", quoted(t))),
-            });
+            let msg = match (t.kind, t.text) {
+                (Kind::Punct, ")") => "missing '(' in expression".to_string(),
+                (Kind::Punct, ":") => "':' without preceding '?'".to_string(),
+                (Kind::Number | Kind::Ident | Kind::Char, _) | (Kind::Punct, "(") => {
+                    format!("missing binary operator before token {}", quoted(t))
+                }
+                _ => format!(
+                    "token {} is not valid in preprocessor expressions",
+                    quoted(t)
+                ),
+            };
+            return Err(self.err_at(msg));
         }
         Ok(v.truth())
     }
@@ -164,7 +177,10 @@ impl<'a, 'b> Parser<'a, 'b> {
             let op_loc = self.peek().map(|t| t.loc).unwrap_or(self.end);
             self.pos += 1;
             if self.peek().is_none() {
-                return Err(Diagnostic::error(format!("operator '{op}' has no right operand")).at(op_loc));
+                return Err(err(Diagnostic::error(format!(
+                    "operator '{op}' has no right operand"
+                ))
+                .at(op_loc)));
             }
             let rhs_ev = match op {
                 "&&" => ev && lhs.truth(),
@@ -246,24 +262,33 @@ impl<'a, 'b> Parser<'a, 'b> {
                 if !uns && x.checked_add(y).is_none() {
                     self.overflow(ev, loc);
                 }
-                Val { v: a.v.wrapping_add(b.v), uns }
+                Val {
+                    v: a.v.wrapping_add(b.v),
+                    uns,
+                }
             }
             "-" => {
                 if !uns && x.checked_sub(y).is_none() {
                     self.overflow(ev, loc);
                 }
-                Val { v: a.v.wrapping_sub(b.v), uns }
+                Val {
+                    v: a.v.wrapping_sub(b.v),
+                    uns,
+                }
             }
             "*" => {
                 if !uns && x.checked_mul(y).is_none() {
                     self.overflow(ev, loc);
                 }
-                Val { v: a.v.wrapping_mul(b.v), uns }
+                Val {
+                    v: a.v.wrapping_mul(b.v),
+                    uns,
+                }
             }
             "/" | "%" => {
                 if b.v == 0 {
                     if ev {
-                        return Err(Diagnostic::error("division by zero in #if").at(loc));
+                        return Err(err(Diagnostic::error("division by zero in #if").at(loc)));
                     }
                     return Ok(Val { v: 0, uns });
                 }
@@ -277,7 +302,11 @@ impl<'a, 'b> Parser<'a, 'b> {
                     if x == i64::MIN && y == -1 && op == "/" {
                         self.overflow(ev, loc);
                     }
-                    (if op == "/" { x.wrapping_div(y) } else { x.wrapping_rem(y) }) as u64
+                    (if op == "/" {
+                        x.wrapping_div(y)
+                    } else {
+                        x.wrapping_rem(y)
+                    }) as u64
                 };
                 Val { v, uns }
             }
@@ -287,14 +316,19 @@ impl<'a, 'b> Parser<'a, 'b> {
 
     fn unary(&mut self, ev: bool) -> R<Val> {
         let Some(t) = self.peek() else {
-            return Err(Diagnostic::error("#if expression ends unexpectedly").at(self.end));
+            return Err(err(
+                Diagnostic::error("#if expression ends unexpectedly").at(self.end)
+            ));
         };
         match (t.kind, t.text) {
             (Kind::Punct, op @ ("+" | "-" | "~" | "!")) => {
                 self.pos += 1;
                 self.enter()?;
                 if self.peek().is_none() {
-                    return Err(Diagnostic::error(format!("operator '{op}' has no right operand")).at(t.loc));
+                    return Err(err(Diagnostic::error(format!(
+                        "operator '{op}' has no right operand"
+                    ))
+                    .at(t.loc)));
                 }
                 let v = self.unary(ev)?;
                 self.depth -= 1;
@@ -309,7 +343,10 @@ impl<'a, 'b> Parser<'a, 'b> {
                             uns: v.uns,
                         }
                     }
-                    "~" => Val { v: !v.v, uns: v.uns },
+                    "~" => Val {
+                        v: !v.v,
+                        uns: v.uns,
+                    },
                     _ => Val::bool(!v.truth()),
                 })
             }
@@ -317,7 +354,7 @@ impl<'a, 'b> Parser<'a, 'b> {
                 self.pos += 1;
                 self.enter()?;
                 if self.peek_punct() == Some(")") {
-                    return Err(self.err_at("expected value in expression"));
+                    return Err(self.err_at("missing expression between '(' and ')'"));
                 }
                 let v = self.comma(ev)?;
                 if self.peek_punct() != Some(")") {
@@ -326,7 +363,7 @@ impl<'a, 'b> Parser<'a, 'b> {
                             "missing ')' in expression before token {}",
                             self.peek().map(quoted).unwrap_or_default()
                         )),
-                        None => Diagnostic::error("missing ')' in expression").at(t.loc),
+                        None => err(Diagnostic::error("missing ')' in expression").at(t.loc)),
                     });
                 }
                 self.pos += 1;
@@ -347,7 +384,7 @@ impl<'a, 'b> Parser<'a, 'b> {
                 self.pos += 1;
                 Ok(Val::signed(0))
             }
-            (Kind::Punct, ")") => Err(self.err_at("missing expression before ')'")),
+            (Kind::Punct, ")") => Err(self.err_at("missing '(' in expression")),
             _ => Err(self.err_at(format!(
                 "token {} is not valid in preprocessor expressions",
                 quoted(t)
@@ -373,7 +410,10 @@ fn parse_number(text: &str, loc: Loc, warnings: &mut Vec<Diagnostic>) -> R<Val> 
         || (radix == 10 && body.contains('e'))
         || (radix == 16 && body.contains('p'));
     if is_float {
-        return Err(Diagnostic::error("floating constant in preprocessor expression").at(loc));
+        return Err(err(Diagnostic::error(
+            "floating constant in preprocessor expression",
+        )
+        .at(loc)));
     }
     let ndigits = body
         .bytes()
@@ -400,21 +440,28 @@ fn parse_number(text: &str, loc: Loc, warnings: &mut Vec<Diagnostic>) -> R<Val> 
         } else {
             suffix_orig
         };
-        return Err(Diagnostic::error(format!("invalid suffix \"{s}\" on integer constant")).at(loc));
+        return Err(err(Diagnostic::error(format!(
+            "invalid suffix \"{s}\" on integer constant"
+        ))
+        .at(loc)));
     }
     if radix == 2 && digits.is_empty() {
-        return Err(Diagnostic::error(format!("invalid suffix \"{}\" on integer constant", &text[1..])).at(loc));
+        return Err(err(Diagnostic::error(format!(
+            "invalid suffix \"{}\" on integer constant",
+            &text[1..]
+        ))
+        .at(loc)));
     }
     let mut v: u64 = 0;
     let mut too_large = false;
     for c in digits.chars() {
         let d = c.to_digit(16).unwrap_or(0) as u64;
         if d >= radix {
-            return Err(Diagnostic::error(format!(
+            return Err(err(Diagnostic::error(format!(
                 "invalid digit \"{c}\" in {} constant",
                 if radix == 8 { "octal" } else { "binary" }
             ))
-            .at(loc));
+            .at(loc)));
         }
         match v.checked_mul(radix).and_then(|x| x.checked_add(d)) {
             Some(x) => v = x,
@@ -443,9 +490,7 @@ fn parse_number(text: &str, loc: Loc, warnings: &mut Vec<Diagnostic>) -> R<Val> 
 fn parse_char(text: &str, loc: Loc, warnings: &mut Vec<Diagnostic>) -> R<Val> {
     let q = text.find('\'').unwrap_or(0);
     let prefix = &text[..q];
-    let inner = text
-        .get(q + 1..text.len().saturating_sub(1))
-        .unwrap_or("");
+    let inner = text.get(q + 1..text.len().saturating_sub(1)).unwrap_or("");
     // (width in bits, signed)
     let (width, signed): (u32, bool) = match prefix {
         "L" => (32, true),
@@ -454,7 +499,11 @@ fn parse_char(text: &str, loc: Loc, warnings: &mut Vec<Diagnostic>) -> R<Val> {
         "u8" => (8, false),
         _ => (8, true),
     };
-    let mask: u64 = if width >= 64 { u64::MAX } else { (1u64 << width) - 1 };
+    let mask: u64 = if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
     let mut units: Vec<u64> = Vec::new();
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
@@ -487,7 +536,10 @@ fn parse_char(text: &str, loc: Loc, warnings: &mut Vec<Diagnostic>) -> R<Val> {
                     n += 1;
                 }
                 if n == 0 {
-                    return Err(Diagnostic::error("\\x used with no following hex digits").at(loc));
+                    return Err(err(Diagnostic::error(
+                        "\\x used with no following hex digits",
+                    )
+                    .at(loc)));
                 }
                 if v & !mask != 0 || n > 16 {
                     warnings.push(Diagnostic::warning("hex escape sequence out of range").at(loc));
@@ -506,7 +558,8 @@ fn parse_char(text: &str, loc: Loc, warnings: &mut Vec<Diagnostic>) -> R<Val> {
                     }
                 }
                 if v & !mask != 0 {
-                    warnings.push(Diagnostic::warning("octal escape sequence out of range").at(loc));
+                    warnings
+                        .push(Diagnostic::warning("octal escape sequence out of range").at(loc));
                 }
                 v
             }
@@ -520,7 +573,7 @@ fn parse_char(text: &str, loc: Loc, warnings: &mut Vec<Diagnostic>) -> R<Val> {
         units.push(v & mask);
     }
     if units.is_empty() {
-        return Err(Diagnostic::error("empty character constant").at(loc));
+        return Err(err(Diagnostic::error("empty character constant").at(loc)));
     }
     let sext = |v: u64, bits: u32| -> u64 {
         if bits >= 64 {

@@ -1,12 +1,14 @@
 //! Running an external preprocessor (`gcc -E -x c`, `cpp`, …) and mapping its output back to
 //! the sources through its `# N "file" flags` line markers.
 
+use super::lexer::{Lexer, RawKind};
 use super::{FileLoader, PpOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::source::{CtxId, FileId, Loc, Preprocessed, Segment, SourceFile, SourceMap};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::rc::Rc;
 
 /// The command-line arguments passed to the external preprocessor before the file.
 pub(super) fn cpp_args(opts: &PpOptions) -> Vec<std::ffi::OsString> {
@@ -39,7 +41,9 @@ pub(super) fn run(
 ) -> Preprocessed {
     let mut words = cmd.split_whitespace();
     let Some(prog) = words.next() else {
-        diags.push(Diagnostic::error("the external preprocessor command is empty"));
+        diags.push(Diagnostic::error(
+            "the external preprocessor command is empty",
+        ));
         return Preprocessed::default();
     };
     let mut c = Command::new(prog);
@@ -58,7 +62,9 @@ pub(super) fn run(
             return Preprocessed::default();
         }
     };
-    let stderr = String::from_utf8_lossy(&output.stderr).trim_end().to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr)
+        .trim_end()
+        .to_string();
     if !output.status.success() {
         let mut d = Diagnostic::error(format!(
             "the external preprocessor `{cmd}` failed ({}) on {}",
@@ -71,8 +77,10 @@ pub(super) fn run(
         diags.push(d);
     } else if !stderr.is_empty() {
         diags.push(
-            Diagnostic::warning(format!("the external preprocessor `{cmd}` reported problems"))
-                .note(stderr),
+            Diagnostic::warning(format!(
+                "the external preprocessor `{cmd}` reported problems"
+            ))
+            .note(stderr),
         );
     }
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -202,7 +210,11 @@ pub(super) fn from_cpp_output(
     for name in &order {
         let pseudo = name.starts_with('<') && name.ends_with('>');
         let path = PathBuf::from(name);
-        let loaded = if pseudo { None } else { loader.load(&path).ok() };
+        let loaded = if pseudo {
+            None
+        } else {
+            loader.load(&path).ok()
+        };
         if !pseudo {
             files_read.push(path.clone());
         }
@@ -250,11 +262,13 @@ pub(super) fn from_cpp_output(
                 .clone()
                 .or_else(|| stack.last().map(|l| l.name.clone()))
                 .unwrap_or_else(|| fallback_name.clone());
-            let Some(&file) = files.get(&name) else { continue };
+            let Some(&file) = files.get(&name) else {
+                continue;
+            };
             if m.flags.contains(&1) {
-                let included_at = stack.last().map(|p| {
-                    map.line_loc(p.ctx, p.line.saturating_sub(1) as usize)
-                });
+                let included_at = stack
+                    .last()
+                    .map(|p| map.line_loc(p.ctx, p.line.saturating_sub(1) as usize));
                 let ctx = map.add_ctx(file, included_at);
                 stack.push(Level {
                     name,
@@ -292,7 +306,9 @@ pub(super) fn from_cpp_output(
             };
             replace_top(&mut stack, name, file, 1, map, &mut ctx_cache);
         }
-        let Some(top) = stack.last_mut() else { continue };
+        let Some(top) = stack.last_mut() else {
+            continue;
+        };
         map_line(content, start as u32, top, map, &mut segments);
         top.line = top.line.saturating_add(1);
     }
@@ -327,9 +343,15 @@ fn replace_top(
     });
 }
 
-/// Adds segments for one output line: each white-space separated word is looked up in the
-/// source line; words not found map to the start of the line.
-fn map_line(content: &str, out_start: u32, top: &Level, map: &SourceMap, segments: &mut Vec<Segment>) {
+/// Adds segments for one output line: each token is looked up in the source line; tokens
+/// not found map to the start of the line.
+fn map_line(
+    content: &str,
+    out_start: u32,
+    top: &Level,
+    map: &SourceMap,
+    segments: &mut Vec<Segment>,
+) {
     if content.trim().is_empty() {
         return;
     }
@@ -352,15 +374,21 @@ fn map_line(content: &str, out_start: u32, top: &Level, map: &SourceMap, segment
         });
         return;
     }
+    // Look each token up in the source line, left to right.
     let mut search = 0usize;
-    let mut pos = 0usize;
-    for word in content.split([' ', '\t']) {
-        let w_off = pos;
-        pos += word.len() + 1;
-        if word.is_empty() {
-            continue;
+    let mut lx = Lexer::new(Rc::from(content));
+    loop {
+        let t = lx.next();
+        if matches!(t.kind, RawKind::Eof | RawKind::Newline) {
+            break;
         }
-        let found = src.get(search..).and_then(|s| s.find(word)).map(|i| i + search);
+        let Some(word) = content.get(t.start as usize..t.end as usize) else {
+            break;
+        };
+        let found = src
+            .get(search..)
+            .and_then(|s| s.find(word))
+            .map(|i| i + search);
         let origin = match found {
             Some(i) => {
                 search = i + word.len();
@@ -369,7 +397,7 @@ fn map_line(content: &str, out_start: u32, top: &Level, map: &SourceMap, segment
             None => loc(0, 0),
         };
         segments.push(Segment {
-            out_start: out_start + w_off as u32,
+            out_start: out_start + t.start,
             len: word.len() as u32,
             origin,
         });

@@ -77,7 +77,10 @@ impl FileData {
         let mut splice_ws = Vec::new();
         let mut last = 0usize;
         let mut i = 0usize;
-        while let Some(off) = bytes.get(i..).and_then(|r| r.iter().position(|&b| b == b'\\')) {
+        while let Some(off) = bytes
+            .get(i..)
+            .and_then(|r| r.iter().position(|&b| b == b'\\'))
+        {
             let bs = i + off;
             let mut j = bs + 1;
             while matches!(bytes.get(j), Some(b' ' | b'\t' | 0x0b | 0x0c)) {
@@ -139,7 +142,23 @@ impl FileData {
 
     /// Zero-based line of an original offset.
     pub fn line_of(&self, off: u32) -> usize {
-        self.line_starts.partition_point(|&s| s <= off).saturating_sub(1)
+        self.line_starts
+            .partition_point(|&s| s <= off)
+            .saturating_sub(1)
+    }
+
+    /// Zero-based line of an original offset, starting the search at line `hint` (fast when
+    /// offsets grow slowly, as token offsets do).
+    pub fn line_of_hint(&self, off: u32, hint: usize) -> usize {
+        let ls = &self.line_starts;
+        match (ls.get(hint), ls.get(hint + 1)) {
+            (Some(&a), Some(&b)) if a <= off && off < b => hint,
+            (Some(&a), None) if a <= off => hint,
+            (Some(_), Some(&b)) if b <= off && ls.get(hint + 2).is_none_or(|&c| off < c) => {
+                hint + 1
+            }
+            _ => self.line_of(off),
+        }
     }
 
     /// Original offset where the line containing `off` starts.
@@ -169,11 +188,6 @@ fn is_ident_cont_ascii(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
 }
 
-const PUNCT3: [&[u8]; 3] = [b"<<=", b">>=", b"..."];
-const PUNCT2: [&[u8]; 25] = [
-    b"->", b"++", b"--", b"<<", b">>", b"<=", b">=", b"==", b"!=", b"&&", b"||", b"*=", b"/=",
-    b"%=", b"+=", b"-=", b"&=", b"^=", b"|=", b"##", b"<:", b":>", b"<%", b"%>", b"%:",
-];
 const PUNCT1: &[u8] = b"[](){}.&*+-~!/%<>^|?:;=,#";
 
 /// Splits cleaned text into preprocessing tokens.
@@ -201,7 +215,6 @@ impl Lexer {
     pub fn pos(&self) -> usize {
         self.pos
     }
-
 
     fn byte(&self, i: usize) -> Option<u8> {
         self.src.as_bytes().get(i).copied()
@@ -297,18 +310,21 @@ impl Lexer {
 
     fn scan(&mut self, b: u8) -> RawKind {
         let start = self.pos;
-        if is_ident_start_ascii(b) || (b >= 0x80 && self.char_at(start).is_some_and(char::is_alphanumeric)) {
+        if is_ident_start_ascii(b)
+            || (b >= 0x80 && self.char_at(start).is_some_and(char::is_alphanumeric))
+        {
             self.scan_ident();
             let word = self.src.get(start..self.pos).unwrap_or("");
             if matches!(word, "L" | "u" | "U" | "u8") {
-                match self.byte(self.pos) {
-                    Some(q @ (b'"' | b'\'')) => return self.scan_literal(q),
-                    _ => {}
+                if let Some(q @ (b'"' | b'\'')) = self.byte(self.pos) {
+                    return self.scan_literal(q);
                 }
             }
             return RawKind::Ident;
         }
-        if b.is_ascii_digit() || (b == b'.' && self.byte(start + 1).is_some_and(|c| c.is_ascii_digit())) {
+        if b.is_ascii_digit()
+            || (b == b'.' && self.byte(start + 1).is_some_and(|c| c.is_ascii_digit()))
+        {
             self.pos += 1;
             loop {
                 match self.byte(self.pos) {
@@ -326,19 +342,9 @@ impl Lexer {
         if b == b'"' || b == b'\'' {
             return self.scan_literal(b);
         }
-        let rest = self.src.as_bytes().get(start..).unwrap_or(&[]);
-        if rest.starts_with(b"%:%:") {
-            self.pos += 4;
-            return RawKind::Punct;
-        }
-        for p in PUNCT3.iter().chain(PUNCT2.iter()) {
-            if rest.starts_with(p) {
-                self.pos += p.len();
-                return RawKind::Punct;
-            }
-        }
-        if PUNCT1.contains(&b) {
-            self.pos += 1;
+        let n = self.punct_len(b);
+        if n > 0 {
+            self.pos += n;
             return RawKind::Punct;
         }
         self.pos += utf8_len(b);
@@ -346,6 +352,40 @@ impl Lexer {
             self.pos = self.src.len();
         }
         RawKind::Other
+    }
+
+    /// Length of the punctuator starting with `b` at `self.pos` (longest match), or 0.
+    fn punct_len(&self, b: u8) -> usize {
+        let c1 = self.byte(self.pos + 1);
+        let c2 = self.byte(self.pos + 2);
+        match (b, c1) {
+            (b'<', Some(b'<')) | (b'>', Some(b'>')) => 2 + usize::from(c2 == Some(b'=')),
+            (b'.', Some(b'.')) => {
+                if c2 == Some(b'.') {
+                    3
+                } else {
+                    1
+                }
+            }
+            (b'%', Some(b':')) => {
+                if c2 == Some(b'%') && self.byte(self.pos + 3) == Some(b':') {
+                    4
+                } else {
+                    2
+                }
+            }
+            (b'-', Some(b'>' | b'-' | b'='))
+            | (b'+', Some(b'+' | b'='))
+            | (b'<', Some(b'=' | b':' | b'%'))
+            | (b'>', Some(b'='))
+            | (b'=' | b'!' | b'*' | b'/' | b'^', Some(b'='))
+            | (b'&', Some(b'&' | b'='))
+            | (b'|', Some(b'|' | b'='))
+            | (b'%', Some(b'=' | b'>'))
+            | (b'#', Some(b'#'))
+            | (b':', Some(b'>')) => 2,
+            _ => usize::from(PUNCT1.contains(&b)),
+        }
     }
 
     fn scan_ident(&mut self) {
@@ -381,7 +421,11 @@ impl Lexer {
                 }
                 Some(c) if c == q => {
                     self.pos += 1;
-                    return if q == b'"' { RawKind::Str } else { RawKind::Char };
+                    return if q == b'"' {
+                        RawKind::Str
+                    } else {
+                        RawKind::Char
+                    };
                 }
                 Some(0) => {
                     self.problem(Problem::NulInLiteral, self.pos);

@@ -5,7 +5,7 @@
 //! disabled while its context is active, and an identifier read while its macro is
 //! disabled is painted [`NO_EXPAND`](super::token::NO_EXPAND) for good.
 
-use super::engine::{Engine, MAX_ARG_NESTING};
+use super::engine::{after, Engine, MAX_ARG_NESTING};
 use super::lexer::{single_token, RawKind};
 use super::token::{Anchor, Kind, Sym, Token, BARRIER, PASTE_LEFT, STRINGIFY, SYNTH, WS};
 use crate::diagnostics::Diagnostic;
@@ -60,13 +60,27 @@ impl Macro {
             && self.builtin.is_none()
             && other.builtin.is_none()
             && self.body.len() == other.body.len()
-            && self.body.iter().zip(other.body.iter()).enumerate().all(|(i, (a, b))| {
-                a.kind == b.kind
-                    && a.sym == b.sym
-                    && a.flags & CMP == b.flags & CMP
-                    && (i == 0 || (a.flags & WS) == (b.flags & WS))
-            })
+            && self
+                .body
+                .iter()
+                .zip(other.body.iter())
+                .enumerate()
+                .all(|(i, (a, b))| {
+                    a.kind == b.kind
+                        && a.sym == b.sym
+                        && a.flags & CMP == b.flags & CMP
+                        && (i == 0 || (a.flags & WS) == (b.flags & WS))
+                })
     }
+}
+
+/// What `substitute` needs to know about a function-like macro and its invocation.
+#[derive(Clone, Copy)]
+struct Shape {
+    variadic: bool,
+    nparams: usize,
+    /// The variable arguments were left out entirely (not just empty).
+    va_omitted: bool,
 }
 
 fn reloc(t: &Token, exp: ExpansionId, anchor: Anchor) -> Token {
@@ -84,10 +98,9 @@ impl Engine<'_> {
     // ----------------------------------------------------------------------------------
     // #define / #undef
 
-    pub(super) fn do_define(&mut self) {
+    pub(super) fn do_define(&mut self, dloc: Loc) {
         let Some(name) = self.dir_raw() else {
-            let loc = self.here();
-            self.error("no macro name given in #define directive", loc);
+            self.error("no macro name given in #define directive", after(dloc));
             return;
         };
         if name.kind != Kind::Ident {
@@ -129,12 +142,18 @@ impl Engine<'_> {
                 match body.last_mut() {
                     Some(l) => l.flags |= PASTE_LEFT,
                     None => {
-                        self.error("'##' cannot appear at either end of a macro expansion", t.loc);
+                        self.error(
+                            "'##' cannot appear at either end of a macro expansion",
+                            t.loc,
+                        );
                         return;
                     }
                 }
                 if cur.is_none() {
-                    self.error("'##' cannot appear at either end of a macro expansion", t.loc);
+                    self.error(
+                        "'##' cannot appear at either end of a macro expansion",
+                        t.loc,
+                    );
                     return;
                 }
                 continue;
@@ -180,8 +199,9 @@ impl Engine<'_> {
         if let Some(old) = self.macros.get(&name.sym) {
             new.disabled = old.disabled;
             if !new.same_as(old) {
-                let mut d = Diagnostic::warning(format!("\"{}\" redefined", self.syms.get(name.sym)))
-                    .at(name.loc);
+                let mut d =
+                    Diagnostic::warning(format!("\"{}\" redefined", self.syms.get(name.sym)))
+                        .at(name.loc);
                 if let Some(prev) = old.def_loc {
                     d = d.with_secondary(prev, "this is the location of the previous definition");
                 }
@@ -257,10 +277,9 @@ impl Engine<'_> {
         }
     }
 
-    pub(super) fn do_undef(&mut self) {
+    pub(super) fn do_undef(&mut self, dloc: Loc) {
         let Some(name) = self.dir_raw() else {
-            let loc = self.here();
-            self.error("no macro name given in #undef directive", loc);
+            self.error("no macro name given in #undef directive", after(dloc));
             return;
         };
         if name.kind != Kind::Ident {
@@ -274,7 +293,11 @@ impl Engine<'_> {
         if let Some(t) = self.dir_raw() {
             self.warning("extra tokens at end of #undef directive", t.loc);
         }
-        if self.macros.get(&name.sym).is_some_and(|m| m.builtin.is_some()) {
+        if self
+            .macros
+            .get(&name.sym)
+            .is_some_and(|m| m.builtin.is_some())
+        {
             let s = self.syms.get(name.sym).to_string();
             self.warning(format!("undefining \"{s}\""), name.loc);
         }
@@ -310,7 +333,9 @@ impl Engine<'_> {
         let args = if func {
             self.prevent_expansion += 1;
             self.parsing_args += 1;
+            let was_peeking = std::mem::replace(&mut self.peeking, true);
             let peek = self.get_token();
+            self.peeking = was_peeking;
             let res = if self.is_punct(&peek, self.k.lparen) {
                 self.collect_args(tok, nparams, variadic, def_loc)
             } else {
@@ -337,7 +362,17 @@ impl Engine<'_> {
             def_site: def_loc,
         });
         let mut toks = match args {
-            Some(args) => self.substitute(&body, &args, variadic, nparams, exp, tok),
+            Some((args, omitted)) => self.substitute(
+                &body,
+                &args,
+                Shape {
+                    variadic,
+                    nparams,
+                    va_omitted: omitted,
+                },
+                exp,
+                tok,
+            ),
             None => body.iter().map(|b| reloc(b, exp, tok.anchor)).collect(),
         };
         if toks.iter().any(|t| t.has(PASTE_LEFT)) {
@@ -361,7 +396,8 @@ impl Engine<'_> {
         nparams: usize,
         variadic: bool,
         def_loc: Option<Loc>,
-    ) -> Option<Vec<Vec<Token>>> {
+    ) -> Option<(Vec<Vec<Token>>, bool)> {
+        let mut omitted = false;
         let mut args: Vec<Vec<Token>> = vec![Vec::new()];
         let mut depth = 0u32;
         let mname = self.syms.get(name.sym).to_string();
@@ -410,11 +446,14 @@ impl Engine<'_> {
                 args.clear();
                 None
             } else {
-                Some(format!("macro \"{mname}\" passed {n} arguments, but takes just 0"))
+                Some(format!(
+                    "macro \"{mname}\" passed {n} arguments, but takes just 0"
+                ))
             }
         } else if n < nparams {
             if variadic && n == nparams - 1 {
                 args.push(Vec::new());
+                omitted = true;
                 None
             } else {
                 Some(format!(
@@ -422,7 +461,9 @@ impl Engine<'_> {
                 ))
             }
         } else if n > nparams {
-            Some(format!("macro \"{mname}\" passed {n} arguments, but takes just {nparams}"))
+            Some(format!(
+                "macro \"{mname}\" passed {n} arguments, but takes just {nparams}"
+            ))
         } else {
             None
         };
@@ -434,7 +475,7 @@ impl Engine<'_> {
             self.diags.push(d);
             return None;
         }
-        Some(args)
+        Some((args, omitted))
     }
 
     /// Replaces parameters in a function-like macro's body.
@@ -442,13 +483,21 @@ impl Engine<'_> {
         &mut self,
         body: &[Token],
         args: &[Vec<Token>],
-        variadic: bool,
-        nparams: usize,
+        shape: Shape,
         exp: ExpansionId,
         call: Token,
     ) -> Vec<Token> {
+        let Shape {
+            variadic,
+            nparams,
+            va_omitted,
+        } = shape;
         let anchor = call.anchor;
-        let va_idx = if variadic { nparams.checked_sub(1) } else { None };
+        let va_idx = if variadic {
+            nparams.checked_sub(1)
+        } else {
+            None
+        };
         let mut expanded: Vec<Option<Vec<Token>>> = vec![None; args.len()];
         let mut out: Vec<Token> = Vec::with_capacity(body.len());
         for (i, bt) in body.iter().enumerate() {
@@ -512,7 +561,10 @@ impl Engine<'_> {
                             let e = self.expand_arg(arg);
                             expanded[p] = Some(e);
                         }
-                        let e = expanded.get(p).and_then(Option::as_ref).map_or(&[][..], |v| &v[..]);
+                        let e = expanded
+                            .get(p)
+                            .and_then(Option::as_ref)
+                            .map_or(&[][..], |v| &v[..]);
                         if !self.spend(e.len() as u64, call.loc) {
                             break;
                         }
@@ -534,9 +586,12 @@ impl Engine<'_> {
                         && matches!(body.get(i + 1), Some(n) if n.kind == Kind::Param(va_idx.unwrap_or(0) as u16) && !n.has(STRINGIFY)) =>
                 {
                     // GNU `, ## __VA_ARGS__`: drop the comma when the variable arguments
-                    // are empty; otherwise keep it and do not paste.
-                    let empty = va_idx.and_then(|v| args.get(v)).is_none_or(|a| a.is_empty());
-                    if !empty {
+                    // are omitted (or empty, if they are the only parameter); otherwise
+                    // keep it and do not paste.
+                    let empty = va_idx
+                        .and_then(|v| args.get(v))
+                        .is_none_or(|a| a.is_empty());
+                    if !(va_omitted || (empty && nparams == 1)) {
                         let mut t = reloc(bt, exp, anchor);
                         t.flags &= !PASTE_LEFT;
                         out.push(t);
@@ -697,7 +752,11 @@ impl Engine<'_> {
         };
         let (kind, text) = match b {
             Builtin::File => {
-                let name = self.frames.last().map(|f| f.name.clone()).unwrap_or_else(|| Rc::from(""));
+                let name = self
+                    .frames
+                    .last()
+                    .map(|f| f.name.clone())
+                    .unwrap_or_else(|| Rc::from(""));
                 (Kind::Str, quote(&name))
             }
             Builtin::BaseFile => (Kind::Str, quote(&self.main_name)),
@@ -707,7 +766,10 @@ impl Engine<'_> {
                 self.counter += 1;
                 (Kind::Number, c.to_string())
             }
-            Builtin::IncludeLevel => (Kind::Number, self.frames.len().saturating_sub(1).to_string()),
+            Builtin::IncludeLevel => (
+                Kind::Number,
+                self.frames.len().saturating_sub(1).to_string(),
+            ),
             Builtin::Date => (Kind::Str, "\"Jan  1 1970\"".to_string()),
             Builtin::Time => (Kind::Str, "\"00:00:00\"".to_string()),
         };

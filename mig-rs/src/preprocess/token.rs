@@ -2,7 +2,57 @@
 
 use crate::source::{CtxId, FileId, Loc};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
+
+/// A small, fast, non-cryptographic hasher (the "Fx" multiply-rotate scheme) for the
+/// preprocessor's internal tables. Inputs are not adversarial in a way that matters: the
+/// work per run is bounded anyway.
+#[derive(Default, Clone, Copy)]
+pub(super) struct FxHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            self.add(u64::from_le_bytes(b));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FxHasher`].
+pub(super) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// An interned string (token spelling).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -11,7 +61,7 @@ pub(super) struct Sym(pub u32);
 /// Interns token spellings so that comparing and hashing them is cheap.
 #[derive(Default)]
 pub(super) struct Interner {
-    map: HashMap<Rc<str>, Sym>,
+    map: FxMap<Rc<str>, Sym>,
     strs: Vec<Rc<str>>,
 }
 
