@@ -129,7 +129,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         type_name::POLYMORPHIC => {
             enc.push(quote!(let (__req_name, __req_disp) = #rp_id.into_wire();));
             undo.push(quote! {
-                if matches!(__req_disp, 16 | 17 | 18) {
+                if #rt::wire::type_name::is_port_any_right(__req_disp) {
                     #rt::stub::release_name(__space, __req_name, #rt::wire::type_name::received_form(__req_disp));
                 }
             });
@@ -285,6 +285,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
     let id_lit = lit_i32(r.msg_id);
     let cap = buffer_size(r);
     let capl = lit_usize(cap);
+    let capu = proc_macro2::Literal::u32_suffixed(cap);
     let buf = if cap <= 4096 {
         quote! {
             let mut __storage = #rt::AlignedBuf::<#capl>::new();
@@ -345,17 +346,24 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         };
         let reply_id = lit_i32(r.reply_id);
         let decode = reply(ctx, r)?;
-        quote! {
-            #head
-            let __r = t.mach_msg(&mut __m,
-                #rt::wire::option::SEND_MSG | #rt::wire::option::RCV_MSG | #option #rcv_timeout,
-                __size as u32, #capl as u32, #reply_name, #timeout, #rt::PortName::NULL);
-            if __r.0 != 0 {
-                #dealloc_reply
+        let undo_if_sent = if undo.iter().all(|u| u.is_empty()) {
+            quote!()
+        } else {
+            quote! {
                 if (__r.0 as u32) & 0xffff_c000 == 0x1000_0000 {
                     // MACH_SEND_*: the request was not sent, moved rights are still ours.
                     #(#undo)*
                 }
+            }
+        };
+        quote! {
+            #head
+            let __r = t.mach_msg(&mut __m,
+                #rt::wire::option::SEND_MSG | #rt::wire::option::RCV_MSG | #option #rcv_timeout,
+                __size as u32, #capu, #reply_name, #timeout, #rt::PortName::NULL);
+            if __r.0 != 0 {
+                #dealloc_reply
+                #undo_if_sent
                 return Err(#rt::RpcError::Transport(__r));
             }
             #put_reply
@@ -388,7 +396,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         #[doc = #doc]
         #[doc = ""]
         #[doc = #args_doc]
-        #[allow(clippy::too_many_arguments, non_snake_case, unused_variables, unused_mut, unused_parens, clippy::identity_op, clippy::erasing_op)]
+        #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
         pub fn #fname<T: #rt::Transport + ?Sized>(t: &T, #(#params),*) -> ::core::result::Result<#ret, #rt::RpcError> {
             #body
         }

@@ -67,6 +67,8 @@ fn to_wire(s: &Scalar, v: TokenStream) -> TokenStream {
     let w = format_ident!("{}", s.wire());
     if s.float {
         quote!((#v).to_bits() as #w)
+    } else if s.prim() == s.wire() {
+        v
     } else {
         quote!((#v) as #w)
     }
@@ -80,6 +82,7 @@ pub fn read_scalar(ctx: &Ctx<'_>, s: &Scalar, off: TokenStream) -> TokenStream {
     match (s.float, s.bits) {
         (true, 32) => quote!(f32::from_bits(#rt::stub::#f(__m.bytes(), #off))),
         (true, _) => quote!(f64::from_bits(#rt::stub::#f(__m.bytes(), #off))),
+        _ if s.prim() == s.wire() => quote!(#rt::stub::#f(__m.bytes(), #off)),
         _ => quote!((#rt::stub::#f(__m.bytes(), #off) as #prim)),
     }
 }
@@ -237,7 +240,7 @@ pub fn encode(
                         out.push(quote!(if #rt::wire::type_name::is_port_any(#dp) { __simple = false; }));
                     }
                     undo = quote! {
-                        if matches!(#dp, 16 | 17 | 18) {
+                        if #rt::wire::type_name::is_port_any_right(#dp) {
                             #rt::stub::release_name(__space, #nm, #rt::wire::type_name::received_form(#dp));
                         }
                     };
@@ -484,11 +487,10 @@ pub fn type_check(
     let check = if request { r.request.check } else { r.reply.check };
     let mut conds = Vec::new();
     if !it.indefinite {
-        let inl = it.inline;
-        conds.push(quote!(__td.inline != #inl));
+        conds.push(if it.inline { quote!(!__td.inline) } else { quote!(__td.inline) });
     }
     let long = a.long_form;
-    conds.push(quote!(__td.longform != #long));
+    conds.push(if long { quote!(!__td.longform) } else { quote!(__td.longform) });
     if it.out_name == type_name::POLYMORPHIC {
         if !check.fixed {
             conds.push(quote!((#rt::wire::type_name::is_port_any(__td.name) && #simple)));
@@ -650,7 +652,7 @@ fn decode_one(
     Ok(match shape {
         Shape::Scalar(s) => {
             let rd = read_scalar(ctx, s, o);
-            quote!(let #id: #ty = #rd as #ty;)
+            quote!(let #id: #ty = #rd;)
         }
         Shape::PortName => quote!(let #id = #rt::PortName(#rt::stub::rd_u32(__m.bytes(), #o));),
         Shape::Port { out_name, .. } => {
@@ -671,7 +673,7 @@ fn decode_one(
             let rd = read_scalar(ctx, scalar, quote!(#o + __i * #step));
             quote! {
                 let mut #id: [#p; #nl] = [Default::default(); #nl];
-                for (__i, __x) in #id.iter_mut().enumerate() { *__x = #rd as #p; }
+                for (__i, __x) in #id.iter_mut().enumerate() { *__x = #rd; }
             }
         }
         Shape::FixedString { bytes } => {
@@ -836,6 +838,7 @@ fn take_ool(ctx: &Ctx<'_>, e: &Elem, o: &TokenStream, count: TokenStream, err: &
             let one = match (s.float, s.bits) {
                 (true, 32) => quote!(f32::from_bits(#rd)),
                 (true, _) => quote!(f64::from_bits(#rd)),
+                _ if s.prim() == s.wire() => rd,
                 _ => quote!(#rd as #p),
             };
             if e.group > 1 {

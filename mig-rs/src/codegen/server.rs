@@ -340,7 +340,7 @@ fn wrap_stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident, body: TokenStream) -> Token
     let doc = format!(" Server stub of `{}` (GNU MIG's `_X{}`).", r.name, r.name);
     quote! {
         #[doc = #doc]
-        #[allow(non_snake_case, unused_variables, unused_mut, unused_parens, clippy::identity_op, clippy::erasing_op, clippy::let_unit_value)]
+        #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
         fn #n<S: #tr + ?Sized>(server: &S, __req: &mut #rt::MsgBuf<'_>, __rep: &mut #rt::MsgBuf<'_>) {
             let __m = &mut *__req;
             #body
@@ -371,7 +371,7 @@ pub fn server(ctx: &Ctx<'_>, default_bodies: bool) -> Result<TokenStream, Unsupp
     }
     let demux = ident(&ctx.sub.demux_name);
     let routine_fn = format_ident!("{}_routine", ctx.sub.demux_name);
-    let base = lit_i32(ctx.sub.base as i32);
+    let base = proc_macro2::Literal::u32_suffixed(ctx.sub.base);
     let trait_doc = format!(
         " The server side of subsystem `{}` (base {}): implement it and pass it to [`{}`].",
         ctx.sub.name, ctx.sub.base, ctx.sub.demux_name
@@ -418,7 +418,7 @@ pub fn server(ctx: &Ctx<'_>, default_bodies: bool) -> Result<TokenStream, Unsupp
                 return false;
             }
             let id = #rt::stub::reply_setup(request.bytes(), reply.bytes_mut(), #tt);
-            match (id as u32).wrapping_sub(#base as u32) {
+            match (id as u32).wrapping_sub(#base) {
                 #(#arms)*
                 _ => return false,
             }
@@ -428,7 +428,7 @@ pub fn server(ctx: &Ctx<'_>, default_bodies: bool) -> Result<TokenStream, Unsupp
         /// The stub for a request id, or `None` if the id is not this subsystem's (GNU MIG's
         /// `<demux>_routine`, used to chain demuxers).
         pub fn #routine_fn<S: #tr + ?Sized>(id: i32) -> Option<fn(&S, &mut #rt::MsgBuf<'_>, &mut #rt::MsgBuf<'_>)> {
-            match (id as u32).wrapping_sub(#base as u32) {
+            match (id as u32).wrapping_sub(#base) {
                 #(#lookup)*
                 _ => None,
             }
