@@ -3,10 +3,12 @@
 pub mod check;
 pub mod cli;
 pub mod codegen;
-pub mod ir;
 pub mod diagnostics;
 pub mod driver;
+pub mod ir;
+pub mod lex;
 pub mod parse;
 pub mod preprocess;
-pub mod lex;
 pub mod source;
+
+pub use mig_runtime::wire::Target;

@@ -190,6 +190,17 @@ impl fmt::Debug for OolData<'_> {
     }
 }
 
+/// The address of a side-table entry as a message of `addr`'s width sees it: messages for
+/// 32-bit targets built on a 64-bit host carry only the low half of host addresses.
+#[inline]
+fn entry_addr(entry: u64, addr: u64) -> u64 {
+    if addr <= u32::MAX as u64 && entry > u32::MAX as u64 {
+        entry & 0xffff_ffff
+    } else {
+        entry
+    }
+}
+
 /// A side-table entry: the address written in the message and the region behind it.
 #[derive(Debug)]
 pub struct OolEntry<'a> {
@@ -365,7 +376,7 @@ impl<'a> MsgBuf<'a> {
         let i = self
             .ool
             .iter()
-            .position(|e| e.addr == addr && matches!(e.data, OolData::Owned(_)))?;
+            .position(|e| entry_addr(e.addr, addr) == addr && matches!(e.data, OolData::Owned(_)))?;
         if self.ool[i].data.bytes().len() < len {
             return None;
         }
@@ -382,7 +393,7 @@ impl<'a> MsgBuf<'a> {
         }
         self.ool.iter().find_map(|e| {
             let bytes = e.data.bytes();
-            let off = addr.checked_sub(e.addr)? as usize;
+            let off = addr.checked_sub(entry_addr(e.addr, addr))? as usize;
             let end = off.checked_add(len)?;
             bytes.get(off..end)
         })
@@ -391,7 +402,10 @@ impl<'a> MsgBuf<'a> {
     /// Removes and returns the attached entry starting exactly at `addr` (transports use it
     /// to move owned regions instead of copying).
     pub fn remove_ool(&mut self, addr: u64) -> Option<OolEntry<'a>> {
-        let i = self.ool.iter().position(|e| e.addr == addr)?;
+        let i = self
+            .ool
+            .iter()
+            .position(|e| entry_addr(e.addr, addr) == addr)?;
         Some(self.ool.swap_remove(i))
     }
 

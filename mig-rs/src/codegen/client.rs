@@ -7,7 +7,9 @@
 //! is destroyed (its rights and memory released) before the error is returned.
 
 use super::common::*;
-use super::fields::{decode, encode, recv_type, send_type, shift_var, type_check, var_size_check, Side};
+use super::fields::{
+    decode, encode, recv_type, send_type, shift_var, type_check, var_size_check, Side,
+};
 use super::shape::{Shape, Unsupported};
 use crate::ir::{ArgKind, Routine};
 use mig_runtime::wire::type_name;
@@ -235,7 +237,9 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
             quote!(#id: #ty)
         });
         let mut poly_array = None;
-        if let Shape::VarArray { elem, .. } | Shape::Indefinite { elem, .. } | Shape::Ool { elem } = &shape {
+        if let Shape::VarArray { elem, .. } | Shape::Indefinite { elem, .. } | Shape::Ool { elem } =
+            &shape
+        {
             if let super::shape::ElemKind::Port {
                 in_name: type_name::POLYMORPHIC,
                 ..
@@ -259,7 +263,12 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
             }
         }
         if f.variable {
-            let prev = if k == 0 { quote!(0usize) } else { let s = shift_var(k); quote!(#s) };
+            let prev = if k == 0 {
+                quote!(0usize)
+            } else {
+                let s = shift_var(k);
+                quote!(#s)
+            };
             let next = shift_var(k + 1);
             enc.push(quote!(let #next: usize = #prev + __delta;));
             k += 1;
@@ -300,14 +309,14 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         quote!()
     };
     let get_reply = if mig_reply {
-        quote!(let __reply = t.get_reply_port();)
+        quote!(let __reply = __t.get_reply_port();)
     } else {
         quote!()
     };
     let head = quote! {
         #buf
         #simple_decl
-        let __space = t.space();
+        let __space = __t.space();
         #(#enc)*
         #get_reply
         let __size: usize = #size;
@@ -321,7 +330,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
     let body = if r.is_simple() {
         quote! {
             #head
-            let __r = t.mach_msg(&mut __m, #rt::wire::option::SEND_MSG | #option, __size as u32, 0,
+            let __r = __t.mach_msg(&mut __m, #rt::wire::option::SEND_MSG | #option, __size as u32, 0,
                 #rt::PortName::NULL, #rt::wire::MSG_TIMEOUT_NONE, #rt::PortName::NULL);
             if __r.0 != 0 {
                 #(#undo)*
@@ -335,12 +344,12 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
             None => (quote!(), quote!(#rt::wire::MSG_TIMEOUT_NONE)),
         };
         let dealloc_reply = if mig_reply {
-            quote!(t.dealloc_reply_port(__reply);)
+            quote!(__t.dealloc_reply_port(__reply);)
         } else {
             quote!()
         };
         let put_reply = if mig_reply {
-            quote!(t.put_reply_port(__reply);)
+            quote!(__t.put_reply_port(__reply);)
         } else {
             quote!()
         };
@@ -358,7 +367,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         };
         quote! {
             #head
-            let __r = t.mach_msg(&mut __m,
+            let __r = __t.mach_msg(&mut __m,
                 #rt::wire::option::SEND_MSG | #rt::wire::option::RCV_MSG | #option #rcv_timeout,
                 __size as u32, #capu, #reply_name, #timeout, #rt::PortName::NULL);
             if __r.0 != 0 {
@@ -372,7 +381,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
                 if __id == #rt::wire::notify::SEND_ONCE {
                     return Err(#rt::RpcError::Mig(#rt::KernReturn::MIG_SERVER_DIED));
                 }
-                t.dealloc_reply_port(#reply_name);
+                __t.dealloc_reply_port(#reply_name);
                 #rt::stub::destroy_body(&mut __m, #tt);
                 return Err(#rt::RpcError::Mig(#rt::KernReturn::MIG_REPLY_MISMATCH));
             }
@@ -397,7 +406,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         #[doc = ""]
         #[doc = #args_doc]
         #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
-        pub fn #fname<T: #rt::Transport + ?Sized>(t: &T, #(#params),*) -> ::core::result::Result<#ret, #rt::RpcError> {
+        pub fn #fname<T: #rt::Transport + ?Sized>(__t: &T, #(#params),*) -> ::core::result::Result<#ret, #rt::RpcError> {
             #body
         }
     })
@@ -427,7 +436,11 @@ pub fn args_doc(ctx: &Ctx<'_>, r: &Routine) -> String {
         } else {
             "in"
         };
-        s.push_str(&format!(" `{}` ({dir}, {});", a.name, describe_type(ctx.sub, a.ty)));
+        s.push_str(&format!(
+            " `{}` ({dir}, {});",
+            a.name,
+            describe_type(ctx.sub, a.ty)
+        ));
     }
     s
 }
@@ -439,7 +452,11 @@ fn reply(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
     let rep = &r.reply;
     let min = lit_usize(rep.min_size);
     let hdr = lit_usize(ctx.t.reply_header_size());
-    let cmp = if rep.num_var > 0 { quote!(<) } else { quote!(!=) };
+    let cmp = if rep.num_var > 0 {
+        quote!(<)
+    } else {
+        quote!(!=)
+    };
     let err = quote! {
         #rt::stub::destroy_body(&mut __m, #tt);
         return Err(#rt::RpcError::Mig(#rt::KernReturn::MIG_TYPE_ERROR));
@@ -486,7 +503,16 @@ fn reply(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         }
         if f.variable {
             let shape = ctx.shape_of(r, f.arg)?;
-            checks.push(var_size_check(ctx, r, f, &shape, k, rep.num_var, rep.min_size, &err));
+            checks.push(var_size_check(
+                ctx,
+                r,
+                f,
+                &shape,
+                k,
+                rep.num_var,
+                rep.min_size,
+                &err,
+            ));
             k += 1;
         }
     }

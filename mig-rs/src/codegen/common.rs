@@ -127,10 +127,36 @@ impl<'a> Ctx<'a> {
 pub fn alias_ok(name: &str) -> bool {
     !matches!(
         name,
-        "char" | "short" | "int" | "int64" | "uintptr_t" | "intptr_t" | "bool" | "str"
-            | "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" | "f32" | "f64"
-            | "usize" | "isize" | "u128" | "i128" | "Self" | "self" | "super" | "crate"
-    ) && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        "char"
+            | "short"
+            | "int"
+            | "int64"
+            | "uintptr_t"
+            | "intptr_t"
+            | "bool"
+            | "str"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "f32"
+            | "f64"
+            | "usize"
+            | "isize"
+            | "u128"
+            | "i128"
+            | "Self"
+            | "self"
+            | "super"
+            | "crate"
+    ) && name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && !name.contains(' ')
 }
 

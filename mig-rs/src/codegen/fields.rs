@@ -88,7 +88,12 @@ pub fn read_scalar(ctx: &Ctx<'_>, s: &Scalar, off: TokenStream) -> TokenStream {
 }
 
 /// The Rust type of a value being sent.
-pub fn send_type(ctx: &Ctx<'_>, side: Side, a: &Arg, shape: &Shape) -> Result<TokenStream, Unsupported> {
+pub fn send_type(
+    ctx: &Ctx<'_>,
+    side: Side,
+    a: &Arg,
+    shape: &Shape,
+) -> Result<TokenStream, Unsupported> {
     let rt = &ctx.rt;
     Ok(match shape {
         Shape::Scalar(s) => ctx.scalar_type(a.ty, s),
@@ -141,7 +146,12 @@ pub fn send_type(ctx: &Ctx<'_>, side: Side, a: &Arg, shape: &Shape) -> Result<To
 }
 
 /// The Rust type of a received value.
-pub fn recv_type(ctx: &Ctx<'_>, side: Side, a: &Arg, shape: &Shape) -> Result<TokenStream, Unsupported> {
+pub fn recv_type(
+    ctx: &Ctx<'_>,
+    side: Side,
+    a: &Arg,
+    shape: &Shape,
+) -> Result<TokenStream, Unsupported> {
     let rt = &ctx.rt;
     let elem_vec = |e: &Elem| -> Result<TokenStream, Unsupported> {
         Ok(match &e.kind {
@@ -237,7 +247,9 @@ pub fn encode(
                         #rt::stub::desc_set_name(__m.bytes_mut(), #d, #tt, #long, #dp);
                     });
                     if dyn_simple {
-                        out.push(quote!(if #rt::wire::type_name::is_port_any(#dp) { __simple = false; }));
+                        out.push(
+                            quote!(if #rt::wire::type_name::is_port_any(#dp) { __simple = false; }),
+                        );
                     }
                     undo = quote! {
                         if #rt::wire::type_name::is_port_any_right(#dp) {
@@ -294,7 +306,9 @@ pub fn encode(
             let g = lit_usize(elem.group);
             let eb = lit_usize(elem.inline_bytes());
             let err = match side {
-                Side::Client => quote!(return Err(#rt::RpcError::Mig(#rt::KernReturn::MIG_ARRAY_TOO_LARGE));),
+                Side::Client => {
+                    quote!(return Err(#rt::RpcError::Mig(#rt::KernReturn::MIG_ARRAY_TOO_LARGE));)
+                }
                 Side::Server => quote! {
                     #rt::stub::set_retcode(__m.bytes_mut(), #tt, #rt::KernReturn::MIG_ARRAY_TOO_LARGE);
                     return;
@@ -325,7 +339,11 @@ pub fn encode(
             } else {
                 quote!()
             };
-            let simple = if dyn_simple { quote!(__simple = false;) } else { quote!() };
+            let simple = if dyn_simple {
+                quote!(__simple = false;)
+            } else {
+                quote!()
+            };
             let wp = write_ptr(ctx, &o, quote!(__a));
             out.push(quote! {
                 let __len = (#v).len();
@@ -349,7 +367,9 @@ pub fn encode(
             let wp = write_ptr(ctx, &o, quote!(__a));
             if elem.is_bytes() {
                 let attach = match (a.dealloc, side) {
-                    (Dealloc::No, Side::Client) => quote!(let __len = (#v).len(); let __a = __m.attach_ool(#v);),
+                    (Dealloc::No, Side::Client) => {
+                        quote!(let __len = (#v).len(); let __a = __m.attach_ool(#v);)
+                    }
                     (Dealloc::Maybe, _) => quote! {
                         let __len = (#v).bytes().len();
                         let __a = match #v {
@@ -484,19 +504,35 @@ pub fn type_check(
         let tmpl = ctx.check_template(r, f)?;
         return Ok(quote!(if !#rt::stub::desc_is(__m.bytes(), #d, &#tmpl) { #err }));
     }
-    let check = if request { r.request.check } else { r.reply.check };
+    let check = if request {
+        r.request.check
+    } else {
+        r.reply.check
+    };
     let mut conds = Vec::new();
     if !it.indefinite {
-        conds.push(if it.inline { quote!(!__td.inline) } else { quote!(__td.inline) });
+        conds.push(if it.inline {
+            quote!(!__td.inline)
+        } else {
+            quote!(__td.inline)
+        });
     }
     let long = a.long_form;
-    conds.push(if long { quote!(!__td.longform) } else { quote!(__td.longform) });
+    conds.push(if long {
+        quote!(!__td.longform)
+    } else {
+        quote!(__td.longform)
+    });
     if it.out_name == type_name::POLYMORPHIC {
         if !check.fixed {
             conds.push(quote!((#rt::wire::type_name::is_port_any(__td.name) && #simple)));
         }
     } else {
-        let mask = if ctx.t == Target::I386 && long { 0xffff } else { 0xff };
+        let mask = if ctx.t == Target::I386 && long {
+            0xffff
+        } else {
+            0xff
+        };
         let n = lit_u32(it.out_name & mask);
         conds.push(quote!(__td.name != #n));
     }
@@ -608,6 +644,15 @@ pub fn decode(
             _ => false,
         };
     if side == Side::Server {
+        if let Shape::FixedString { bytes } = shape {
+            // GNU MIG forces the last byte to NUL before the call.
+            let n = lit_usize(*bytes);
+            let last = lit_usize(bytes.saturating_sub(1));
+            return Ok((
+                quote!(#rt::stub::wr_u8(__m.bytes_mut(), #o + #last, 0);),
+                quote!(let #id = #rt::stub::rd_cstr(__m.bytes(), #o, #n);),
+            ));
+        }
         if let Shape::Indefinite { elem, .. } = shape {
             if elem.is_bytes() {
                 let own = format_ident!("__own_{}", id);
@@ -630,7 +675,11 @@ pub fn decode(
         }
     }
     let code = decode_one(ctx, r, f, side, shape, id, err)?;
-    Ok(if borrows { (quote!(), code) } else { (code, quote!()) })
+    Ok(if borrows {
+        (quote!(), code)
+    } else {
+        (code, quote!())
+    })
 }
 
 fn decode_one(
@@ -723,8 +772,12 @@ fn decode_one(
             let take = take_ool(ctx, elem, &o, quote!(__c), err);
             let inline = if elem.is_bytes() {
                 match side {
-                    Side::Client => quote!(#rt::OolBuffer::copy_from(#rt::stub::rd_bytes(__m.bytes(), #o, __c))),
-                    Side::Server => quote!(#rt::msg::OolData::Borrowed(#rt::stub::rd_bytes(__m.bytes(), #o, __c))),
+                    Side::Client => {
+                        quote!(#rt::OolBuffer::copy_from(#rt::stub::rd_bytes(__m.bytes(), #o, __c)))
+                    }
+                    Side::Server => {
+                        quote!(#rt::msg::OolData::Borrowed(#rt::stub::rd_bytes(__m.bytes(), #o, __c)))
+                    }
                 }
             } else {
                 read_elems(ctx, elem, &o, quote!(__c))
@@ -813,7 +866,13 @@ fn port_wrap(ctx: &Ctx<'_>, out_name: u32, n: TokenStream) -> TokenStream {
 
 /// Takes the out-of-line region of `count` C elements whose address is at `o`, converted to
 /// the received type (bytes stay an `OolBuffer`).
-fn take_ool(ctx: &Ctx<'_>, e: &Elem, o: &TokenStream, count: TokenStream, err: &TokenStream) -> TokenStream {
+fn take_ool(
+    ctx: &Ctx<'_>,
+    e: &Elem,
+    o: &TokenStream,
+    count: TokenStream,
+    err: &TokenStream,
+) -> TokenStream {
     let rt = &ctx.rt;
     let addr = read_ptr(ctx, o);
     let (unit, conv) = match &e.kind {
@@ -849,7 +908,10 @@ fn take_ool(ctx: &Ctx<'_>, e: &Elem, o: &TokenStream, count: TokenStream, err: &
                     quote!(__o.chunks_exact(#gb).map(|__gc| { let mut __g: [#p; #g] = [Default::default(); #g]; for (__x, __c) in __g.iter_mut().zip(__gc.chunks_exact(#sb)) { *__x = #one; } __g }).collect()),
                 )
             } else {
-                (quote!(#sb), quote!(__o.chunks_exact(#sb).map(|__c| #one).collect()))
+                (
+                    quote!(#sb),
+                    quote!(__o.chunks_exact(#sb).map(|__c| #one).collect()),
+                )
             }
         }
     };

@@ -67,7 +67,11 @@ pub struct Generated {
 }
 
 /// Generates Rust for a checked subsystem.
-pub fn generate(sub: &Subsystem, map: &SourceMap, opts: &CodegenOptions) -> Result<Generated, Diagnostics> {
+pub fn generate(
+    sub: &Subsystem,
+    map: &SourceMap,
+    opts: &CodegenOptions,
+) -> Result<Generated, Diagnostics> {
     let rt: TokenStream = match opts.runtime_crate.parse() {
         Ok(t) => t,
         Err(_) => {
@@ -100,8 +104,11 @@ pub fn generate(sub: &Subsystem, map: &SourceMap, opts: &CodegenOptions) -> Resu
                     client_items.push(f);
                 }
                 Err(e) => diags.push(
-                    Diagnostic::error(format!("cannot generate a client stub for `{}`: {}", r.name, e.0))
-                        .at(r.loc),
+                    Diagnostic::error(format!(
+                        "cannot generate a client stub for `{}`: {}",
+                        r.name, e.0
+                    ))
+                    .at(r.loc),
                 ),
             }
         }
@@ -111,8 +118,11 @@ pub fn generate(sub: &Subsystem, map: &SourceMap, opts: &CodegenOptions) -> Resu
             Ok(t) => t,
             Err(e) => {
                 diags.push(
-                    Diagnostic::error(format!("cannot generate the server for `{}`: {}", sub.name, e.0))
-                        .at(sub.loc),
+                    Diagnostic::error(format!(
+                        "cannot generate the server for `{}`: {}",
+                        sub.name, e.0
+                    ))
+                    .at(sub.loc),
                 );
                 quote!()
             }
@@ -137,11 +147,7 @@ pub fn generate(sub: &Subsystem, map: &SourceMap, opts: &CodegenOptions) -> Resu
         }
     };
     let types = fmt("types", quote!(#consts #aliases), &mut diags);
-    let client = fmt(
-        "client",
-        quote!(#aliases #(#client_items)*),
-        &mut diags,
-    );
+    let client = fmt("client", quote!(#aliases #(#client_items)*), &mut diags);
     let server = fmt("server", quote!(#aliases #server_items), &mut diags);
     let client_mod = if opts.client {
         quote! {
@@ -204,7 +210,13 @@ fn consts(ctx: &Ctx<'_>) -> TokenStream {
     let name = &sub.name;
     let base = lit_i32(sub.base as i32);
     let tt = ctx.target_tokens();
-    let max_req = lit_usize(sub.routines.iter().map(|r| r.request.max_size).max().unwrap_or(0));
+    let max_req = lit_usize(
+        sub.routines
+            .iter()
+            .map(|r| r.request.max_size)
+            .max()
+            .unwrap_or(0),
+    );
     let max_rep = lit_usize(
         sub.routines
             .iter()
@@ -219,12 +231,16 @@ fn consts(ctx: &Ctx<'_>) -> TokenStream {
         let doc = format!(" Request id of `{}`.", r.name);
         quote!(#[doc = #doc] pub const #c: i32 = #v;)
     });
-    let sizes = sub.routines.iter().filter(|r| r.request.is_fixed()).map(|r| {
-        let c = format_ident!("{}_REQUEST_SIZE", r.name.to_uppercase());
-        let v = lit_usize(r.request.min_size);
-        let doc = format!(" Size of `{}`'s request.", r.name);
-        quote!(#[doc = #doc] pub const #c: usize = #v;)
-    });
+    let sizes = sub
+        .routines
+        .iter()
+        .filter(|r| r.request.is_fixed())
+        .map(|r| {
+            let c = format_ident!("{}_REQUEST_SIZE", r.name.to_uppercase());
+            let v = lit_usize(r.request.min_size);
+            let doc = format!(" Size of `{}`'s request.", r.name);
+            quote!(#[doc = #doc] pub const #c: usize = #v;)
+        });
     let demux = &sub.demux_name;
     quote! {
         /// The subsystem's name.
@@ -264,7 +280,10 @@ fn aliases(ctx: &Ctx<'_>) -> TokenStream {
             let n = ident(name);
             let p = format_ident!("{}", s.prim());
             let doc = format!(" `{name}` ({} bits).", s.bits);
-            out.push((name.clone(), quote!(#[doc = #doc] #[allow(non_camel_case_types)] pub type #n = #p;)));
+            out.push((
+                name.clone(),
+                quote!(#[doc = #doc] #[allow(non_camel_case_types)] pub type #n = #p;),
+            ));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

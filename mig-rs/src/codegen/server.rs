@@ -10,7 +10,9 @@
 
 use super::client::{args_doc, routine_doc};
 use super::common::*;
-use super::fields::{decode, encode, recv_type, send_type, shift_var, type_check, var_size_check, Side};
+use super::fields::{
+    decode, encode, recv_type, send_type, shift_var, type_check, var_size_check, Side,
+};
 use super::shape::{Shape, Unsupported};
 use crate::ir::{ArgKind, HeaderPort, Routine};
 use heck::ToUpperCamelCase;
@@ -33,7 +35,10 @@ struct Param {
 }
 
 /// The out values a server method returns, in reply order.
-fn outs(ctx: &Ctx<'_>, r: &Routine) -> Result<Vec<(Ident, TokenStream, crate::ir::Field)>, Unsupported> {
+fn outs(
+    ctx: &Ctx<'_>,
+    r: &Routine,
+) -> Result<Vec<(Ident, TokenStream, crate::ir::Field)>, Unsupported> {
     let mut v = Vec::new();
     if r.is_simple() {
         return Ok(v);
@@ -234,7 +239,16 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
         out.push(type_check(ctx, r, f, true, &quote!(__simple), &bad)?);
         if f.variable {
             let shape = ctx.shape_of(r, f.arg)?;
-            out.push(var_size_check(ctx, r, f, &shape, k, req.num_var, req.min_size, &bad));
+            out.push(var_size_check(
+                ctx,
+                r,
+                f,
+                &shape,
+                k,
+                req.num_var,
+                req.min_size,
+                &bad,
+            ));
             k += 1;
         }
     }
@@ -250,7 +264,7 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
     let name = ident(&r.server_name);
     let ids: Vec<_> = ps.iter().map(|p| &p.id).collect();
     let o = outs(ctx, r)?;
-    let call = quote!(let __res = server.#name(#(#ids),*););
+    let call = quote!(let __res = __server.#name(#(#ids),*););
     out.push(call);
     if r.is_simple() || r.no_reply_args || o.is_empty() {
         out.push(quote! {
@@ -296,7 +310,12 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
         let (code, _undo) = encode(ctx, r, f, Side::Server, &shape, quote!(#id), dyn_simple)?;
         out.push(code);
         if f.variable {
-            let prev = if k == 0 { quote!(0usize) } else { let s = shift_var(k); quote!(#s) };
+            let prev = if k == 0 {
+                quote!(0usize)
+            } else {
+                let s = shift_var(k);
+                quote!(#s)
+            };
             let next = shift_var(k + 1);
             out.push(quote!(let #next: usize = #prev + __delta;));
             k += 1;
@@ -341,7 +360,7 @@ fn wrap_stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident, body: TokenStream) -> Token
     quote! {
         #[doc = #doc]
         #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
-        fn #n<S: #tr + ?Sized>(server: &S, __req: &mut #rt::MsgBuf<'_>, __rep: &mut #rt::MsgBuf<'_>) {
+        fn #n<S: #tr + ?Sized>(__server: &S, __req: &mut #rt::MsgBuf<'_>, __rep: &mut #rt::MsgBuf<'_>) {
             let __m = &mut *__req;
             #body
         }

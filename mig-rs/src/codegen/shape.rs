@@ -49,7 +49,10 @@ impl Scalar {
 pub enum ElemKind {
     Scalar(Scalar),
     /// A port right (`msgt_name` on each side, as for [`Shape::Port`]).
-    Port { in_name: u32, out_name: u32 },
+    Port {
+        in_name: u32,
+        out_name: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +139,10 @@ const UNSIGNED: &[&str] = &[
 pub fn is_signed(sub: &Subsystem, mut id: TypeId) -> bool {
     for _ in 0..64 {
         let t = sub.ty(id);
-        for name in [t.user_type.as_deref(), t.name.as_deref()].into_iter().flatten() {
+        for name in [t.user_type.as_deref(), t.name.as_deref()]
+            .into_iter()
+            .flatten()
+        {
             if SIGNED.contains(&name) {
                 return true;
             }
@@ -179,7 +185,9 @@ fn elem(sub: &Subsystem, id: TypeId) -> Result<Elem, Unsupported> {
     let group = e.number.max(1);
     if is_port(e) {
         if group != 1 {
-            return Err(Unsupported("arrays of port arrays are not supported".into()));
+            return Err(Unsupported(
+                "arrays of port arrays are not supported".into(),
+            ));
         }
         return Ok(Elem {
             kind: ElemKind::Port {
@@ -207,7 +215,9 @@ pub fn shape(sub: &Subsystem, id: TypeId) -> Result<Shape, Unsupported> {
                 "out-of-line data of fixed size (`^T` of a non-array type) is not supported".into(),
             ));
         }
-        return Ok(Shape::Ool { elem: elem(sub, id)? });
+        return Ok(Shape::Ool {
+            elem: elem(sub, id)?,
+        });
     }
     if t.is_string {
         if t.var_array {
@@ -226,7 +236,9 @@ pub fn shape(sub: &Subsystem, id: TypeId) -> Result<Shape, Unsupported> {
     }
     if is_port(t) {
         if t.number != 1 {
-            return Err(Unsupported("fixed-size arrays of ports are not supported".into()));
+            return Err(Unsupported(
+                "fixed-size arrays of ports are not supported".into(),
+            ));
         }
         return Ok(Shape::Port {
             in_name: t.in_name,
@@ -235,6 +247,17 @@ pub fn shape(sub: &Subsystem, id: TypeId) -> Result<Shape, Unsupported> {
     }
     if t.in_name == type_name::PORT_NAME && t.number == 1 && t.size == 32 {
         return Ok(Shape::PortName);
+    }
+    if !matches!(t.size, 8 | 16 | 32 | 64) && t.size % 8 == 0 && t.size > 0 {
+        // A wide element such as `(MACH_MSG_TYPE_INTEGER_8, 512)`: raw bytes.
+        return Ok(Shape::FixedArray {
+            scalar: Scalar {
+                bits: 8,
+                signed: false,
+                float: false,
+            },
+            n: t.type_size,
+        });
     }
     let s = scalar(sub, id, t)?;
     if t.number == 1 {

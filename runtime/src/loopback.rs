@@ -1,0 +1,174 @@
+//! An in-process loopback transport: a client's `mach_msg` is delivered straight to a
+//! demux function and the reply straight back, with the rewriting the kernel does in transit
+//! but without port name translation (one name space) and without threads.
+//!
+//! It is for tests and benchmarks of generated stubs (client → demux → reply → client):
+//! * the header's ports swap sides and dispositions become received forms
+//!   (`MACH_MSGH_BITS(received(local), received(remote))`);
+//! * body port descriptors get their received type name (`COPY_SEND` → `PORT_SEND`…) and
+//!   `msgt_deallocate` is normalized (false inline, true out-of-line);
+//! * out-of-line regions attached to the sent message are copied (or moved, when owned and
+//!   deallocated) into regions of the receiving message, whose addresses replace the
+//!   sender's.
+//!
+//! Messages are x86_64 or i386 as the transport's `Target` says. Rights are not counted;
+//! use the userspace IPC for that.
+
+use crate::msg::{MsgBuf, OolBuffer, OolData};
+use crate::rights::SpaceId;
+use crate::stub;
+use crate::transport::{Demux, Transport};
+use crate::wire::{msg_return, msgh_bits, type_name, KernReturn, PortName, Target, TypeDesc};
+use core::cell::Cell;
+
+/// The reply port name loopback stubs use.
+pub const REPLY_PORT: PortName = PortName(0x103);
+
+/// A transport that delivers every message to a demux in the calling thread.
+pub struct Loopback<D> {
+    demux: D,
+    target: Target,
+    space: SpaceId,
+    seqno: Cell<u32>,
+    /// Size of the reply buffer handed to the demux.
+    pub reply_capacity: usize,
+}
+
+impl<D: Demux> Loopback<D> {
+    pub fn new(demux: D, target: Target) -> Loopback<D> {
+        Loopback {
+            demux,
+            target,
+            space: SpaceId::SELF,
+            seqno: Cell::new(0),
+            reply_capacity: 8192,
+        }
+    }
+
+    /// Delivers `from` (sent bytes plus its attachments) into a fresh receive buffer.
+    fn deliver(&self, from: &mut MsgBuf<'_>, size: usize, to: &mut MsgBuf<'_>) -> Result<(), KernReturn> {
+        let t = self.target;
+        let src = from.bytes();
+        if size < t.header_size() as usize || size > src.len() || !to.reserve(size) {
+            return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32));
+        }
+        to.bytes_mut()[..size].copy_from_slice(&src[..size]);
+        to.set_space(self.space);
+        let b = to.bytes_mut();
+        let bits = stub::msgh_bits(b);
+        let remote = stub::msgh_remote(b);
+        let local = stub::msgh_local(b, t);
+        let nb = msgh_bits::make(
+            type_name::received_form(msgh_bits::local(bits)),
+            type_name::received_form(msgh_bits::remote(bits)),
+        ) | msgh_bits::other(bits);
+        let id = stub::msgh_id(b, t);
+        stub::wr_header(b, t, nb, size as u32, local, remote, id);
+        let seq = self.seqno.get();
+        self.seqno.set(seq.wrapping_add(1));
+        stub::wr_u32(b, crate::wire::header::seqno(t), seq);
+        let _ = id;
+        if bits & msgh_bits::COMPLEX == 0 {
+            return Ok(());
+        }
+        // Walk the body.
+        let mut off = t.header_size() as usize;
+        while off < size {
+            let d = TypeDesc::decode(t, &to.bytes()[..size], off)
+                .map_err(|_| KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32))?;
+            let mut desc = d.desc;
+            let data = stub::align(t, off + d.wire_size);
+            let bits_total = desc.size as u64 * desc.number as u64;
+            if type_name::is_port_any(desc.name) {
+                desc.name = type_name::received_form(desc.name);
+            }
+            desc.deallocate = !desc.inline;
+            let mut tmp = [0u8; 12];
+            if let Ok(n) = desc.encode(t, &mut tmp) {
+                stub::wr_bytes(to.bytes_mut(), off, &tmp[..n]);
+            }
+            if desc.inline {
+                off = stub::align(t, data + bits_total.div_ceil(8) as usize);
+            } else {
+                let addr = match t {
+                    Target::X86_64 => stub::rd_u64(to.bytes(), data),
+                    Target::I386 => stub::rd_u32(to.bytes(), data) as u64,
+                };
+                let len = bits_total.div_ceil(8) as usize;
+                let region = if len == 0 {
+                    OolBuffer::empty()
+                } else if d.desc.deallocate {
+                    match from.remove_ool(addr) {
+                        Some(e) => match e.data {
+                            OolData::Owned(b) if b.len() == len => b,
+                            other => OolBuffer::copy_from(other.bytes().get(..len).unwrap_or(&[])),
+                        },
+                        None => return Err(KernReturn(msg_return::SEND_INVALID_MEMORY as i32)),
+                    }
+                } else {
+                    match from.find_ool(addr, len) {
+                        Some(bytes) => OolBuffer::copy_from(bytes),
+                        None => return Err(KernReturn(msg_return::SEND_INVALID_MEMORY as i32)),
+                    }
+                };
+                let new = to.push_received_ool(region);
+                match t {
+                    Target::X86_64 => stub::wr_u64(to.bytes_mut(), data, new),
+                    Target::I386 => stub::wr_u32(to.bytes_mut(), data, new as u32),
+                }
+                off = stub::align(t, data + t.pointer_size() as usize);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<D: Demux> Transport for Loopback<D> {
+    fn mach_msg(
+        &self,
+        msg: &mut MsgBuf<'_>,
+        option: u32,
+        send_size: u32,
+        rcv_size: u32,
+        _rcv_name: PortName,
+        _timeout: u32,
+        _notify: PortName,
+    ) -> KernReturn {
+        use crate::wire::option::{RCV_MSG, SEND_MSG};
+        if option & SEND_MSG == 0 {
+            return KernReturn(msg_return::RCV_INVALID_NAME as i32);
+        }
+        let mut req = MsgBuf::with_capacity(send_size as usize);
+        if let Err(e) = self.deliver(msg, send_size as usize, &mut req) {
+            return e;
+        }
+        msg.clear_ool();
+        let mut rep = MsgBuf::with_capacity(self.reply_capacity);
+        self.demux.demux(&mut req, &mut rep);
+        if option & RCV_MSG == 0 {
+            return KernReturn::KERN_SUCCESS;
+        }
+        let code = stub::retcode(rep.bytes(), self.target);
+        if code == KernReturn::MIG_NO_REPLY || stub::msgh_remote(rep.bytes()).is_null() {
+            return KernReturn(msg_return::RCV_TIMED_OUT as i32);
+        }
+        let size = stub::msgh_size(rep.bytes()) as usize;
+        if size > rcv_size as usize {
+            return KernReturn(msg_return::RCV_TOO_LARGE as i32);
+        }
+        match self.deliver(&mut rep, size, msg) {
+            Ok(()) => KernReturn::KERN_SUCCESS,
+            Err(e) => e,
+        }
+    }
+
+    fn get_reply_port(&self) -> PortName {
+        REPLY_PORT
+    }
+
+    fn dealloc_reply_port(&self, _port: PortName) {}
+
+    fn space(&self) -> SpaceId {
+        self.space
+    }
+}
