@@ -22,7 +22,7 @@ use crate::error::{OracleError, Result};
 use crate::oracle::{MigRun, Oracle};
 use crate::util::{self, StableHasher};
 
-const HARNESS_VERSION: &str = "mig-conformance harness v1";
+const HARNESS_VERSION: &str = "mig-conformance harness v2";
 const GCC_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The value server libraries use for `MIG_EOPNOTSUPP` (GNU Hurd's `EOPNOTSUPP`,
@@ -136,11 +136,23 @@ void migrec_get_counters(struct migrec_counters *out)
 	*out = migrec()->n;
 }
 
+typedef mach_msg_return_t (*migrec_hook_t)(mach_msg_header_t *, mach_msg_option_t,
+					     mach_msg_size_t, mach_msg_size_t);
+static __thread migrec_hook_t migrec_hook;
+
+/* Non-null: mach_msg calls `hook` instead of recording (e.g. a loopback to a demux). */
+void migrec_set_hook(migrec_hook_t hook)
+{
+	migrec_hook = hook;
+}
+
 mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t option,
 			   mach_msg_size_t send_size, mach_msg_size_t rcv_size,
 			   mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
 			   mach_port_name_t notify)
 {
+	if (migrec_hook)
+		return migrec_hook(msg, option, send_size, rcv_size);
 	struct migrec_state *s = migrec();
 	s->n.mach_msg++;
 	s->call.option = (uint32_t) option;
@@ -199,17 +211,23 @@ void mig_deallocate(vm_offset_t addr, vm_size_t size)
 	migrec()->n.deallocate++;
 }
 
+/* As current glibc's: copies at most len - 1 bytes, pads the first len - 1 bytes with
+   NULs, terminates a truncated string, and returns the number of bytes copied (the
+   string length, at most len - 1). GNU MIG's stubs send `ret < N ? ret + 1 : ret`
+   bytes for a variable c_string. (Old glibc returned the length plus one.) */
 vm_size_t mig_strncpy(char *dst, const char *src, vm_size_t len)
 {
-	vm_size_t i;
+	vm_size_t i, n;
 	migrec()->n.strncpy++;
 	if (len == 0)
 		return 0;
-	for (i = 1; i < len; i++)
-		if (!(*dst++ = *src++))
-			return i;
-	*dst = '\0';
-	return i;
+	for (n = 0; n < len - 1 && src[n]; n++)
+		dst[n] = src[n];
+	for (i = n; i < len - 1; i++)
+		dst[i] = '\0';
+	if (n == len - 1)
+		dst[n] = '\0';
+	return n;
 }
 "#;
 

@@ -402,7 +402,87 @@ impl Oracle {
             .map_err(|e| e.context("Server.c"))?;
         let user =
             cparse::parse_file(&run.user_c_text()?, Side::User).map_err(|e| e.context("User.c"))?;
-        extract(self, run, &list, &server, &user)
+        extract(self, run, &list, &server, &user, &[], &[])
+    }
+
+    /// Like [`Oracle::layouts_of`], for `.defs` files whose C types GNU MIG's generated code
+    /// cannot find in the GNU Mach headers: `prelude` lines (e.g. `#include "types.h"`)
+    /// go before the probe's copies of the structs, and `include_dirs` are searched by it.
+    /// Any header given this way should be checked against GNU MIG's own
+    /// `_Static_assert(sizeof(T) == …)` lines, e.g. with [`Oracle::check_compiles`].
+    pub fn layouts_of_with(
+        &self,
+        run: &MigRun,
+        include_dirs: &[PathBuf],
+        prelude: &[String],
+    ) -> Result<Vec<RoutineLayout>> {
+        if !run.accepted() {
+            return Err(OracleError::new(format!(
+                "GNU MIG rejected the file (exit {:?}): {}",
+                run.exit_code,
+                run.stderr.trim()
+            )));
+        }
+        let list = run.list_entries()?;
+        let server = cparse::parse_file(&run.server_c_text()?, Side::Server)
+            .map_err(|e| e.context("Server.c"))?;
+        let user =
+            cparse::parse_file(&run.user_c_text()?, Side::User).map_err(|e| e.context("User.c"))?;
+        extract(self, run, &list, &server, &user, include_dirs, prelude)
+    }
+
+    /// Checks the C types of `prelude` (e.g. a header's text) against GNU MIG's own
+    /// `_Static_assert(sizeof(T) == …)` lines in `User.c` and `Server.c` of `run` (all of
+    /// them except those about the local `Request`/`Reply` structs), by compiling them
+    /// together with `gcc -fsyntax-only`.
+    pub fn check_type_sizes(
+        &self,
+        run: &MigRun,
+        include_dirs: &[PathBuf],
+        prelude: &[String],
+    ) -> Result<()> {
+        let mut src =
+            String::from("#define _GNU_SOURCE 1\n#include <stdint.h>\n#include <mach/message.h>\n");
+        for p in prelude {
+            src.push_str(p);
+            src.push('\n');
+        }
+        src.push_str("void mig_conformance_size_checks(void)\n{\n");
+        let mut n = 0;
+        for text in [run.user_c_text()?, run.server_c_text()?] {
+            for line in text.lines() {
+                let l = line.trim();
+                // Skipped: the local structs, and GNU Mach's own mach_port_name_inlined_t,
+                // for which GNU MIG writes `== 8 * N` for a fixed inline array of N ports
+                // (so its own Server.c does not compile; a GNU MIG bug).
+                if l.starts_with("_Static_assert(sizeof(")
+                    && !l.starts_with("_Static_assert(sizeof(Request)")
+                    && !l.starts_with("_Static_assert(sizeof(Reply)")
+                    && !l.starts_with("_Static_assert(sizeof(mach_port_name_inlined_t)")
+                {
+                    src.push('\t');
+                    src.push_str(l);
+                    src.push('\n');
+                    n += 1;
+                }
+            }
+        }
+        src.push_str("}\n");
+        let mut h = StableHasher::new();
+        h.str(PROBE_VERSION).str(self.identity()).str(&src);
+        let dir = self.cache_dir().join(format!("sizes-{}", &h.hex()[..16]));
+        let c = dir.join("sizes.c");
+        util::write_if_changed(&c, src.as_bytes())?;
+        let mut gcc = self.gcc()?;
+        for d in include_dirs {
+            gcc.arg(format!("-I{}", d.display()));
+        }
+        gcc.arg(format!("-I{}", run.dir.display()))
+            .arg("-fsyntax-only")
+            .arg(&c);
+        util::run_checked(&mut gcc, GCC_TIMEOUT)
+            .map_err(|e| e.context(format!("checking {n} type sizes of {}", run.defs.display())))?;
+        Ok(())
     }
 }
 
@@ -419,8 +499,11 @@ fn extract(
     list: &[ListEntry],
     server: &RawFile,
     user: &RawFile,
+    include_dirs: &[PathBuf],
+    prelude: &[String],
 ) -> Result<Vec<RoutineLayout>> {
     let mut probe = Probe::default();
+    probe.includes.extend(prelude.iter().cloned());
     for inc in server.includes.iter().chain(&user.includes) {
         if !probe.includes.contains(inc) {
             probe.includes.push(inc.clone());
@@ -486,7 +569,9 @@ fn extract(
             reply_ids,
         });
     }
-    let out = probe.run(oracle, std::slice::from_ref(&run.dir))?;
+    let mut dirs = include_dirs.to_vec();
+    dirs.push(run.dir.clone());
+    let out = probe.run(oracle, &dirs)?;
     let mut layouts = Vec::new();
     for p in pending {
         let request = out

@@ -1052,7 +1052,12 @@ fn compare_message(
             }
         }
         match gnu.template(name) {
-            Some(t) => compare_template(name, t, sub.send_desc(r, f.arg), &mut diff),
+            Some(t) => compare_template(
+                name,
+                t,
+                sub.send_desc(r, f.arg, qc_bit == ArgKind::REPLY_QC),
+                &mut diff,
+            ),
             None => diff(format!("field {name}: GNU MIG has no sender template")),
         }
         let qc = a.kind.any(qc_bit);

@@ -230,7 +230,11 @@ fn to_codespan(d: &Diagnostic, map: &SourceMap) -> cs::Diagnostic<FileId> {
             .map(|e| e.call_site.ctx)
             .unwrap_or(loc.ctx);
         for (i, at) in map.include_chain(ctx).into_iter().enumerate() {
-            let word = if i == 0 { "in file included from" } else { "                 from" };
+            let word = if i == 0 {
+                "in file included from"
+            } else {
+                "                 from"
+            };
             notes.push(format!("{word} {}", map.describe(at)));
         }
     }

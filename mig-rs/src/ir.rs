@@ -77,9 +77,8 @@ impl ArgKind {
     pub const RETURN_BITS: u32 =
         Self::RETURN_BITS_BASE | Self::RETURN_BODY | Self::RETURN_SND | Self::RETURN_RCV;
 
-    pub const IN: ArgKind = ArgKind(
-        Self::NORMAL | Self::USER_ARG | Self::SERVER_ARG | Self::REQUEST | Self::SEND_BITS,
-    );
+    pub const IN: ArgKind =
+        ArgKind(Self::NORMAL | Self::USER_ARG | Self::SERVER_ARG | Self::REQUEST | Self::SEND_BITS);
     pub const OUT: ArgKind = ArgKind(
         Self::NORMAL
             | Self::USER_ARG
@@ -121,9 +120,8 @@ impl ArgKind {
     );
     pub const AK_UREPLY_PORT: ArgKind =
         ArgKind(Self::REPLY_PORT | Self::USER_ARG | Self::SEND | Self::SEND_SND | Self::SEND_RCV);
-    pub const AK_SREPLY_PORT: ArgKind = ArgKind(
-        Self::REPLY_PORT | Self::SERVER_ARG | Self::SEND | Self::SEND_SND | Self::SEND_RCV,
-    );
+    pub const AK_SREPLY_PORT: ArgKind =
+        ArgKind(Self::REPLY_PORT | Self::SERVER_ARG | Self::SEND | Self::SEND_SND | Self::SEND_RCV);
     pub const AK_RET_CODE: ArgKind = ArgKind(Self::RET_CODE | Self::REPLY);
     pub const AK_COUNT: ArgKind = ArgKind(Self::COUNT | Self::USER_ARG | Self::SERVER_ARG);
     pub const AK_POLY: ArgKind = ArgKind(Self::POLY);
@@ -415,9 +413,32 @@ impl Subsystem {
         s
     }
 
-    /// The descriptor a sender writes for `arg` (before run-time adjustments: actual count,
-    /// poly name, dealloc and inline bits of indefinite arrays).
-    pub fn send_desc(&self, r: &Routine, arg: ArgId) -> TypeDesc {
+    /// Whether the sender of the request (`reply == false`) or the reply is the kernel.
+    pub fn kernel_sender(&self, reply: bool) -> bool {
+        if reply {
+            self.kernel_server
+        } else {
+            self.kernel_user
+        }
+    }
+
+    /// The `msgt_name` a sender writes for a value of type `t` in the request
+    /// (`reply == false`) or the reply: the in-name, except in the messages a kernel-side
+    /// subsystem sends itself (KernelUser requests, KernelServer replies), where GNU MIG
+    /// writes the out-name: the kernel hands over rights it already holds, so a
+    /// `MAKE_SEND` type is sent as `PORT_SEND` (= `MOVE_SEND`).
+    pub fn sent_name(&self, t: &Type, reply: bool) -> u32 {
+        if self.kernel_sender(reply) {
+            t.out_name
+        } else {
+            t.in_name
+        }
+    }
+
+    /// The descriptor a sender writes for `arg` in the request (`reply == false`) or the
+    /// reply (before run-time adjustments: actual count, poly name, dealloc and inline bits
+    /// of indefinite arrays).
+    pub fn send_desc(&self, r: &Routine, arg: ArgId, reply: bool) -> TypeDesc {
         let a = r.arg(arg);
         let t = self.ty(a.ty);
         let mut size = t.size;
@@ -430,7 +451,7 @@ impl Subsystem {
             size = 32;
         }
         TypeDesc {
-            name: t.in_name & 0xff,
+            name: self.sent_name(t, reply) & 0xff,
             size,
             number: t.number,
             inline: t.inline,

@@ -188,13 +188,38 @@ const SYMBOLIC: &[SymType] = &[
     sym!("MACH_MSG_TYPE_COPY_SEND", 19, 17, DefaultSize::PortSize),
     sym!("MACH_MSG_TYPE_MAKE_SEND", 20, 17, DefaultSize::PortSize),
     sym!("MACH_MSG_TYPE_MOVE_SEND", 17, 17, DefaultSize::PortSize),
-    sym!("MACH_MSG_TYPE_MAKE_SEND_ONCE", 21, 18, DefaultSize::PortSize),
-    sym!("MACH_MSG_TYPE_MOVE_SEND_ONCE", 18, 18, DefaultSize::PortSize),
+    sym!(
+        "MACH_MSG_TYPE_MAKE_SEND_ONCE",
+        21,
+        18,
+        DefaultSize::PortSize
+    ),
+    sym!(
+        "MACH_MSG_TYPE_MOVE_SEND_ONCE",
+        18,
+        18,
+        DefaultSize::PortSize
+    ),
     sym!("MACH_MSG_TYPE_PORT_NAME", 15, 15, DefaultSize::PortNameSize),
-    sym!("MACH_MSG_TYPE_PORT_RECEIVE", POLY, 16, DefaultSize::PortSize),
+    sym!(
+        "MACH_MSG_TYPE_PORT_RECEIVE",
+        POLY,
+        16,
+        DefaultSize::PortSize
+    ),
     sym!("MACH_MSG_TYPE_PORT_SEND", POLY, 17, DefaultSize::PortSize),
-    sym!("MACH_MSG_TYPE_PORT_SEND_ONCE", POLY, 18, DefaultSize::PortSize),
-    sym!("MACH_MSG_TYPE_POLYMORPHIC", POLY, POLY, DefaultSize::Bits(0)),
+    sym!(
+        "MACH_MSG_TYPE_PORT_SEND_ONCE",
+        POLY,
+        18,
+        DefaultSize::PortSize
+    ),
+    sym!(
+        "MACH_MSG_TYPE_POLYMORPHIC",
+        POLY,
+        POLY,
+        DefaultSize::Bits(0)
+    ),
 ];
 
 /// What a token is.
@@ -284,7 +309,7 @@ fn digits(i: &str) -> IResult<&str, &str> {
     take_while1(|c: char| c.is_ascii_digit()).parse(i)
 }
 
-fn quoted<'a>(i: &'a str, open: char, close: char) -> IResult<&'a str, &'a str> {
+fn quoted(i: &str, open: char, close: char) -> IResult<&str, &str> {
     let start = i;
     let (i, _) = nom::character::complete::char(open).parse(i)?;
     let (i, _) = take_while(|c: char| c != close && c != '\n').parse(i)?;
@@ -321,11 +346,7 @@ pub fn lex(pp: &Preprocessed, map: &mut SourceMap, diags: &mut Diagnostics) -> V
             return l;
         }
         let (file, ctx) = *fallback.get_or_insert_with(|| {
-            let f = map.add_file(SourceFile::new(
-                "<preprocessed>",
-                None,
-                pp.text.clone(),
-            ));
+            let f = map.add_file(SourceFile::new("<preprocessed>", None, pp.text.clone()));
             let c = map.add_ctx(f, None);
             (f, c)
         });
@@ -372,12 +393,12 @@ pub fn lex(pp: &Preprocessed, map: &mut SourceMap, diags: &mut Diagnostics) -> V
         }
         let start = pos(i);
         let (rest, kind) = match mode {
-            Mode::Str => match take_while1::<_, _, nom::error::Error<&str>>(is_string_char)
-                .parse(i)
-            {
-                Ok((r, s)) => (r, TokKind::Str(s.to_string())),
-                Err(_) => (&i[c.len_utf8()..], TokKind::Error(c)),
-            },
+            Mode::Str => {
+                match take_while1::<_, _, nom::error::Error<&str>>(is_string_char).parse(i) {
+                    Ok((r, s)) => (r, TokKind::Str(s.to_string())),
+                    Err(_) => (&i[c.len_utf8()..], TokKind::Error(c)),
+                }
+            }
             Mode::FileName => match quoted(i, '"', '"').or_else(|_| quoted(i, '<', '>')) {
                 Ok((r, s)) => (r, TokKind::FileName(s.to_string())),
                 Err(_) => (&i[c.len_utf8()..], TokKind::Error(c)),
@@ -413,7 +434,10 @@ pub fn lex(pp: &Preprocessed, map: &mut SourceMap, diags: &mut Diagnostics) -> V
         i = rest;
         // Decide the mode for the next token, as GNU MIG's parser would.
         let statement_start = depth == 0
-            && matches!(toks.last().map(|t: &Token| &t.kind), None | Some(TokKind::Punct(';')));
+            && matches!(
+                toks.last().map(|t: &Token| &t.kind),
+                None | Some(TokKind::Punct(';'))
+            );
         mode = match (&kind, mode) {
             (_, Mode::Str | Mode::FileName | Mode::QString) => Mode::Normal,
             (TokKind::Kw(Kw::MsgOption | Kw::WaitTime), _) if statement_start => Mode::Str,
@@ -533,7 +557,11 @@ mod tests {
         let (t, d) = lex_str("# 1 \"x.defs\"\n#define X 1\nsubsystem\n#pragma once\n  # 3\n");
         assert_eq!(t.len(), 3, "{t:?}");
         assert_eq!(t[0], TokKind::Kw(Kw::Subsystem));
-        assert_eq!(t[1], TokKind::Error('#'), "a # not at column 0 is an error token");
+        assert_eq!(
+            t[1],
+            TokKind::Error('#'),
+            "a # not at column 0 is an error token"
+        );
         assert_eq!(d.error_count(), 1);
     }
 }

@@ -315,12 +315,10 @@ impl Preprocessed {
         let a = self.origin(start)?;
         let b = self.origin(end.saturating_sub(1).max(start));
         Some(match b {
-            Some(b) if b.file == a.file && b.ctx == a.ctx && b.expansion == a.expansion => {
-                Loc {
-                    end: b.start + u32::from(end > start),
-                    ..a
-                }
-            }
+            Some(b) if b.file == a.file && b.ctx == a.ctx && b.expansion == a.expansion => Loc {
+                end: b.start + u32::from(end > start),
+                ..a
+            },
             _ => a.with_len(end.saturating_sub(start).min(1)),
         })
     }
@@ -384,6 +382,9 @@ mod tests {
         };
         assert_eq!(p.origin(1).map(|l| l.start), Some(7));
         assert_eq!(p.origin(7).map(|l| l.start), Some(1));
-        assert_eq!(p.origin_range(6, 11).map(|l| (l.start, l.end)), Some((0, 5)));
+        assert_eq!(
+            p.origin_range(6, 11).map(|l| (l.start, l.end)),
+            Some((0, 5))
+        );
     }
 }

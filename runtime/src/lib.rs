@@ -3,19 +3,32 @@
 //! * [`wire`]: GNU Mach typed-message layout (header, descriptors, codes) for x86_64 and i386;
 //! * [`msg`]: message buffers with their out-of-line memory;
 //! * [`rights`]: port rights as move-only types;
-//! * [`transport`]: the `mach_msg` interface stubs call, and the demux trait servers implement.
+//! * [`transport`]: the `mach_msg` interface stubs call, and the demux trait servers implement;
+//! * [`destroy`]: `mach_msg_destroy`, releasing everything a message holds;
+//! * [`trace`]: a message pretty printer and a tracing transport wrapper.
 //!
 //! Everything above is `no_std` (with `alloc`). With the `std` feature (default) the crate also
-//! has a userspace Mach IPC for Linux and a server loop.
+//! has a userspace Mach IPC for Linux ([`ipc`]) and the server loops ([`server`]).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
 
+pub mod build;
+pub mod destroy;
+#[cfg(feature = "std")]
+pub mod ipc;
+pub mod loopback;
 pub mod msg;
 pub mod rights;
+#[cfg(feature = "std")]
+pub mod server;
+pub mod stub;
+pub mod trace;
 pub mod transport;
 pub mod wire;
 
+#[cfg(feature = "std")]
+pub use ipc::{Kernel, Task};
 pub use msg::{AlignedBuf, MsgBuf, OolBuffer};
 pub use rights::{
     DeadName, Poly, PortSet, ReceiveRight, ReceivedRight, RightKind, SendOnceRight, SendRight,

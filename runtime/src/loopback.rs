@@ -46,7 +46,12 @@ impl<D: Demux> Loopback<D> {
     }
 
     /// Delivers `from` (sent bytes plus its attachments) into a fresh receive buffer.
-    fn deliver(&self, from: &mut MsgBuf<'_>, size: usize, to: &mut MsgBuf<'_>) -> Result<(), KernReturn> {
+    fn deliver(
+        &self,
+        from: &mut MsgBuf<'_>,
+        size: usize,
+        to: &mut MsgBuf<'_>,
+    ) -> Result<(), KernReturn> {
         let t = self.target;
         let src = from.bytes();
         if size < t.header_size() as usize || size > src.len() || !to.reserve(size) {

@@ -92,7 +92,9 @@ impl OolBuffer {
     /// `addr..addr+len` must be readable memory that nothing else owns or mutates for the
     /// life of the buffer, and `release` must be the right way to give it back.
     pub unsafe fn from_mapped(addr: usize, len: usize, release: OolRelease) -> OolBuffer {
-        match NonNull::new(addr as *mut u8) {
+        // The address comes from a kernel (or a test) as an integer: take the provenance it
+        // was exposed with.
+        match NonNull::new(core::ptr::with_exposed_provenance_mut::<u8>(addr)) {
             Some(ptr) if len > 0 => OolBuffer {
                 inner: OolInner::Mapped { ptr, len, release },
             },
@@ -373,10 +375,9 @@ impl<'a> MsgBuf<'a> {
         if addr == 0 && len == 0 {
             return Some(OolBuffer::empty());
         }
-        let i = self
-            .ool
-            .iter()
-            .position(|e| entry_addr(e.addr, addr) == addr && matches!(e.data, OolData::Owned(_)))?;
+        let i = self.ool.iter().position(|e| {
+            entry_addr(e.addr, addr) == addr && matches!(e.data, OolData::Owned(_))
+        })?;
         if self.ool[i].data.bytes().len() < len {
             return None;
         }
@@ -459,9 +460,11 @@ mod tests {
         fn rel(_a: usize, len: usize) {
             RELEASED.fetch_add(len, Ordering::SeqCst);
         }
-        let backing: &'static mut [u8] = Box::leak(vec![7u8; 16].into_boxed_slice());
-        let addr = backing.as_ptr() as usize;
-        // SAFETY: the leaked slice is readable for 'static and nothing else uses it.
+        // An immutable static stands for memory a kernel mapped: readable, owned by nobody
+        // else, never mutated, and nothing to free.
+        static BACKING: [u8; 16] = [7; 16];
+        let addr = BACKING.as_ptr().expose_provenance();
+        // SAFETY: the static is readable for 'static and nothing mutates it.
         let b = unsafe { OolBuffer::from_mapped(addr, 16, OolRelease { release: rel }) };
         assert_eq!(&b[..2], &[7, 7]);
         assert_eq!(b.addr(), addr);

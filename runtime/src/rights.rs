@@ -72,6 +72,12 @@ pub trait PortSpaces: Sync {
     /// Makes a send right for the receive right `name` (`mach_port_insert_right(…,
     /// MACH_MSG_TYPE_MAKE_SEND)`), adding a send reference under the same name.
     fn make_send(&self, space: SpaceId, name: PortName) -> Result<(), KernReturn>;
+    /// Makes a send-once right for the receive right `name` under a new name
+    /// (`mach_port_extract_right(…, MACH_MSG_TYPE_MAKE_SEND_ONCE)`), for
+    /// [`crate::destroy::mach_msg_destroy`]. The default cannot.
+    fn make_send_once(&self, _space: SpaceId, _name: PortName) -> Result<PortName, KernReturn> {
+        Err(KernReturn::KERN_FAILURE)
+    }
 }
 
 /// A write-once global cell usable without `std`.
@@ -275,9 +281,7 @@ impl ReceivedRight {
             Some(RightKind::SendOnce) => {
                 ReceivedRight::SendOnce(SendOnceRight::from_raw(space, name))
             }
-            Some(RightKind::Receive) => {
-                ReceivedRight::Receive(ReceiveRight::from_raw(space, name))
-            }
+            Some(RightKind::Receive) => ReceivedRight::Receive(ReceiveRight::from_raw(space, name)),
             _ => ReceivedRight::Name(name),
         }
     }

@@ -7,6 +7,10 @@
 //! a crash. Stubs check message sizes before reading, so the fallbacks do not fire on valid
 //! or invalid input alike.
 
+/// The vector type generated code uses for variable-length values (`alloc`'s, so stubs
+/// build without `std`).
+pub use alloc::vec::Vec;
+
 use crate::msg::MsgBuf;
 use crate::rights::{port_spaces, RightKind, SpaceId};
 use crate::wire::{desc_bits, type_name, DecodedDesc, KernReturn, PortName, Target, TypeDesc};
@@ -355,7 +359,9 @@ pub fn destroy_body(msg: &mut MsgBuf<'_>, t: Target) {
     let mut off = t.header_size() as usize;
     let mut releases: alloc::vec::Vec<(PortName, u32)> = alloc::vec::Vec::new();
     while off < size {
-        let Ok(d) = TypeDesc::decode(t, &msg.bytes()[..size], off) else { break };
+        let Ok(d) = TypeDesc::decode(t, &msg.bytes()[..size], off) else {
+            break;
+        };
         off = align(t, off + d.wire_size);
         let name = d.desc.name;
         let bits = d.desc.size as u64 * d.desc.number as u64;
@@ -382,7 +388,8 @@ pub fn destroy_body(msg: &mut MsgBuf<'_>, t: Target) {
             if let Some(buf) = msg.take_ool(addr, bytes) {
                 if type_name::is_port_any_right(name) {
                     for c in buf.chunks_exact(4) {
-                        releases.push((PortName(u32::from_le_bytes([c[0], c[1], c[2], c[3]])), name));
+                        releases
+                            .push((PortName(u32::from_le_bytes([c[0], c[1], c[2], c[3]])), name));
                     }
                 }
                 drop(buf);
@@ -466,7 +473,15 @@ mod tests {
     #[test]
     fn reply_setup_matches_gnu_mig() {
         let mut req = [0u8; 32];
-        wr_header(&mut req, Target::X86_64, 0x1200 | 0x12, 32, PortName(5), PortName(9), 2250);
+        wr_header(
+            &mut req,
+            Target::X86_64,
+            0x1200 | 0x12,
+            32,
+            PortName(5),
+            PortName(9),
+            2250,
+        );
         let mut rep = [0xaau8; 48];
         assert_eq!(reply_setup(&req, &mut rep, Target::X86_64), 2250);
         assert_eq!(msgh_bits(&rep), 0x12);

@@ -5,7 +5,7 @@
 
 use crate::msg::MsgBuf;
 use crate::rights::SpaceId;
-use crate::wire::{KernReturn, PortName};
+use crate::wire::{KernReturn, PortName, Target};
 use core::fmt;
 
 /// The kernel interface generated stubs call (GNU MIG's `mach_msg`, `mig_get_reply_port`,
@@ -44,6 +44,12 @@ pub trait Transport {
 
     /// The IPC space that names in messages refer to (for typed rights).
     fn space(&self) -> SpaceId;
+
+    /// The message layout this transport speaks (x86_64 unless it says otherwise). Generic
+    /// code such as the server loop uses it to find the reply's `RetCode`.
+    fn target(&self) -> Target {
+        Target::X86_64
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &T {
@@ -70,6 +76,9 @@ impl<T: Transport + ?Sized> Transport for &T {
     }
     fn space(&self) -> SpaceId {
         (**self).space()
+    }
+    fn target(&self) -> Target {
+        (**self).target()
     }
 }
 

@@ -266,7 +266,8 @@ pub mod notify {
     pub const NO_SENDERS: i32 = 0o106;
     pub const SEND_ONCE: i32 = 0o107;
     pub const DEAD_NAME: i32 = 0o110;
-    pub const LAST: i32 = 0o111;
+    /// `MACH_NOTIFY_FIRST + 015` in `mach/notify.h`.
+    pub const LAST: i32 = 0o115;
 }
 
 /// A `kern_return_t`: the result of a kernel call or of a MIG server routine.
@@ -383,7 +384,10 @@ impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WireError::Truncated { needed, available } => {
-                write!(f, "message truncated: needs {needed} bytes, has {available}")
+                write!(
+                    f,
+                    "message truncated: needs {needed} bytes, has {available}"
+                )
             }
         }
     }
@@ -1026,5 +1030,114 @@ mod tests {
             KernReturn(msg_return::SEND_INVALID_DEST as i32).name(),
             Some("MACH_SEND_INVALID_DEST")
         );
+    }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn desc() -> impl Strategy<Value = TypeDesc> {
+            (
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+                any::<u32>(),
+            )
+                .prop_map(
+                    |(name, size, number, inline, longform, deallocate, unused)| TypeDesc {
+                        name,
+                        size,
+                        number,
+                        inline,
+                        longform,
+                        deallocate,
+                        unused,
+                    },
+                )
+        }
+
+        /// Clamps a descriptor to what `t` can represent.
+        fn fit(t: Target, mut d: TypeDesc) -> TypeDesc {
+            match t {
+                Target::X86_64 => {
+                    d.name &= 0xff;
+                    d.size &= 0xffff;
+                    d.unused &= 0x1f;
+                }
+                Target::I386 if d.longform => {
+                    d.name &= 0xffff;
+                    d.size &= 0xffff;
+                    d.unused &= 1;
+                }
+                Target::I386 => {
+                    d.name &= 0xff;
+                    d.size &= 0xff;
+                    d.number &= 0xfff;
+                    d.unused &= 1;
+                }
+            }
+            d
+        }
+
+        proptest! {
+            #[test]
+            fn descriptors_round_trip_on_both_targets(d in desc(), pad in 0usize..16) {
+                for t in Target::ALL {
+                    let d = fit(t, d);
+                    let mut buf = vec![0xa5u8; pad + 12];
+                    let n = d.encode(t, &mut buf[pad..]).unwrap();
+                    prop_assert_eq!(n as u32, d.wire_size(t));
+                    let got = TypeDesc::decode(t, &buf, pad).unwrap();
+                    prop_assert_eq!(got.desc, d);
+                    prop_assert_eq!(got.wire_size, n);
+                    prop_assert_eq!(got.header_fields, 0);
+                    // Decoding a truncated buffer is an error, never a panic.
+                    prop_assert!(TypeDesc::decode(t, &buf[..pad + n - 1], pad).is_err());
+                }
+            }
+
+            #[test]
+            fn wide_fields_are_errors_not_panics(d in desc()) {
+                for t in Target::ALL {
+                    let mut buf = [0u8; 12];
+                    let r = d.encode(t, &mut buf);
+                    if r.is_ok() {
+                        let got = TypeDesc::decode(t, &buf, 0).unwrap();
+                        prop_assert_eq!(got.desc, d);
+                    }
+                    let mut small = [0u8; 3];
+                    prop_assert!(d.encode(t, &mut small).is_err());
+                }
+            }
+
+            #[test]
+            fn headers_round_trip(bits in any::<u32>(), size in any::<u32>(), r in any::<u32>(), l in any::<u32>(), hi in any::<u32>(), seq in any::<u32>(), id in any::<i32>()) {
+                for t in Target::ALL {
+                    let h = MsgHeader {
+                        bits,
+                        size,
+                        remote: PortName(r),
+                        local: PortName(l),
+                        local_high: if t == Target::X86_64 { hi } else { 0 },
+                        seqno: seq,
+                        id,
+                    };
+                    let mut b = [0u8; 32];
+                    h.encode(t, &mut b).unwrap();
+                    prop_assert_eq!(MsgHeader::decode(t, &b).unwrap(), h);
+                }
+            }
+
+            #[test]
+            fn decoding_garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..40), off in 0usize..48) {
+                for t in Target::ALL {
+                    let _ = TypeDesc::decode(t, &data, off);
+                    let _ = MsgHeader::decode(t, &data);
+                }
+            }
+        }
     }
 }

@@ -215,10 +215,6 @@ macro_rules! server_impl {
                 })
             }
         }
-
-        pub fn demux(s: &Server) -> impl Fn(&mut MsgBuf<'_>, &mut MsgBuf<'_>) -> bool + '_ {
-            move |req: &mut MsgBuf<'_>, rep: &mut MsgBuf<'_>| features_server(s, req, rep)
-        }
     };
 }
 

@@ -14,7 +14,9 @@ pub mod types;
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::ir::{ArgKind, Import, Routine, RoutineKind as IrKind, Subsystem};
 use crate::lex::{DefaultSize, FlagKw};
-use crate::parse::ast::{self, Direction, PrimIpc, RoutineKind, StmtKind, TransClause, TypeSpecKind};
+use crate::parse::ast::{
+    self, Direction, PrimIpc, RoutineKind, StmtKind, TransClause, TypeSpecKind,
+};
 use crate::source::Loc;
 use layout::{message_layout, Message};
 use mig_runtime::wire::Target;
@@ -73,17 +75,18 @@ pub fn check(file: &ast::File, opts: &CheckOptions, diags: &mut Diagnostics) -> 
     }
     let Some((name, base, loc)) = st.subsystem.clone() else {
         if !st.fatal {
-            diags.push(
-                Diagnostic::error("no SubSystem declaration")
-                    .note("every .defs file needs `subsystem NAME BASE;` before its types and routines"),
-            );
+            diags.push(Diagnostic::error("no SubSystem declaration").note(
+                "every .defs file needs `subsystem NAME BASE;` before its types and routines",
+            ));
         }
         return None;
     };
     let demux = format!(
         "{}{}",
         opts.routine_prefix,
-        st.server_demux.clone().unwrap_or_else(|| format!("{name}_server"))
+        st.server_demux
+            .clone()
+            .unwrap_or_else(|| format!("{name}_server"))
     );
     Some(Subsystem {
         name,
@@ -176,7 +179,13 @@ impl State<'_> {
                 } else {
                     s.spelling
                 };
-                (s.in_name, s.out_name, Some(in_str), Some(out_str), self.default_size(s.default_size))
+                (
+                    s.in_name,
+                    s.out_name,
+                    Some(in_str),
+                    Some(out_str),
+                    self.default_size(s.default_size),
+                )
             }
         }
     }
@@ -220,7 +229,8 @@ impl State<'_> {
                     Some(e) => {
                         let f = fold_flags(flags, diags);
                         let size = self.eval(e, diags);
-                        self.types.long_decl(i, is, o, os, dsize, size, f, loc, diags)
+                        self.types
+                            .long_decl(i, is, o, os, dsize, size, f, loc, diags)
                     }
                 }
             }
@@ -259,7 +269,9 @@ impl State<'_> {
                         diags.push(
                             Diagnostic::error(format!("Type {} must be inline", name.name))
                                 .at(ty.loc)
-                                .note("struct members are data: out-of-line types cannot be members"),
+                                .note(
+                                    "struct members are data: out-of-line types cannot be members",
+                                ),
                         );
                         bad = true;
                         continue;
@@ -299,28 +311,43 @@ impl State<'_> {
 
     fn clause(&mut self, id: TypeId, c: &TransClause, loc: Loc, diags: &mut Diagnostics) {
         let t = self.types.get_mut(id);
-        let set = |slot: &mut Option<String>, what: &str, v: &ast::Ident, diags: &mut Diagnostics| {
-            if let Some(old) = slot.as_deref() {
-                if old != v.name {
-                    diags.push(
-                        Diagnostic::warning(format!("conflicting {what} ({old}, {})", v.name)).at(v.loc),
-                    );
+        let set =
+            |slot: &mut Option<String>, what: &str, v: &ast::Ident, diags: &mut Diagnostics| {
+                if let Some(old) = slot.as_deref() {
+                    if old != v.name {
+                        diags.push(
+                            Diagnostic::warning(format!("conflicting {what} ({old}, {})", v.name))
+                                .at(v.loc),
+                        );
+                    }
                 }
-            }
-            *slot = Some(v.name.clone());
-        };
+                *slot = Some(v.name.clone());
+            };
         let _ = loc;
         match c {
-            TransClause::InTran { trans_type, func, server_type } => {
+            TransClause::InTran {
+                trans_type,
+                func,
+                server_type,
+            } => {
                 set(&mut t.trans_type, "translation types", trans_type, diags);
                 set(&mut t.in_trans, "in-translation functions", func, diags);
                 set(&mut t.server_type, "server types", server_type, diags);
             }
             TransClause::InTranPayload { trans_type, func } => {
                 set(&mut t.trans_type, "translation types", trans_type, diags);
-                set(&mut t.in_trans_payload, "in-translation functions", func, diags);
+                set(
+                    &mut t.in_trans_payload,
+                    "in-translation functions",
+                    func,
+                    diags,
+                );
             }
-            TransClause::OutTran { server_type, func, trans_type } => {
+            TransClause::OutTran {
+                server_type,
+                func,
+                trans_type,
+            } => {
                 set(&mut t.server_type, "server types", server_type, diags);
                 set(&mut t.out_trans, "out-translation functions", func, diags);
                 set(&mut t.trans_type, "translation types", trans_type, diags);
@@ -343,19 +370,27 @@ impl State<'_> {
             StmtKind::Subsystem { mods, name, base } => {
                 if let Some((old, _, _)) = &self.subsystem {
                     diags.push(
-                        Diagnostic::warning(format!("previous Subsystem decl (of {old}) will be ignored"))
-                            .at(stmt.loc),
+                        Diagnostic::warning(format!(
+                            "previous Subsystem decl (of {old}) will be ignored"
+                        ))
+                        .at(stmt.loc),
                     );
                     self.types.kernel_user = false;
                     self.types.kernel_server = false;
                 }
                 for (m, loc) in mods {
                     let (flag, word) = match m {
-                        ast::SubsystemMod::KernelUser => (&mut self.types.kernel_user, "KernelUser"),
-                        ast::SubsystemMod::KernelServer => (&mut self.types.kernel_server, "KernelServer"),
+                        ast::SubsystemMod::KernelUser => {
+                            (&mut self.types.kernel_user, "KernelUser")
+                        }
+                        ast::SubsystemMod::KernelServer => {
+                            (&mut self.types.kernel_server, "KernelServer")
+                        }
                     };
                     if *flag {
-                        diags.push(Diagnostic::warning(format!("duplicate {word} keyword")).at(*loc));
+                        diags.push(
+                            Diagnostic::warning(format!("duplicate {word} keyword")).at(*loc),
+                        );
                     }
                     *flag = true;
                 }
@@ -375,7 +410,11 @@ impl State<'_> {
             }
             StmtKind::WaitTime(w) => self.wait_time = w.as_ref().map(|(s, _)| s.clone()),
             StmtKind::MsgOption(s, _) => {
-                self.msg_option = if s == "MACH_MSG_OPTION_NONE" { None } else { Some(s.clone()) }
+                self.msg_option = if s == "MACH_MSG_OPTION_NONE" {
+                    None
+                } else {
+                    Some(s.clone())
+                }
             }
             StmtKind::ServerPrefix(id) => self.server_prefix = id.name.clone(),
             StmtKind::UserPrefix(id) => self.user_prefix = id.name.clone(),
@@ -408,7 +447,9 @@ impl State<'_> {
             }),
             StmtKind::RcsId(s) => {
                 if self.rcsid.is_some() {
-                    diags.push(Diagnostic::warning("previous RCS decl will be ignored").at(stmt.loc));
+                    diags.push(
+                        Diagnostic::warning("previous RCS decl will be ignored").at(stmt.loc),
+                    );
                 }
                 self.rcsid = Some(s.clone());
             }
@@ -478,10 +519,20 @@ impl State<'_> {
             wait_time: self.wait_time.as_deref(),
             target: self.opts.target,
         };
-        let Some(c) = check_args(kind, &decl.name.name, decl.name.loc, raw, &mut self.types, &env, diags) else {
+        let Some(c) = check_args(
+            kind,
+            &decl.name.name,
+            decl.name.loc,
+            raw,
+            &mut self.types,
+            &env,
+            diags,
+        ) else {
             return;
         };
-        let Some(request_port) = c.request_port else { return };
+        let Some(request_port) = c.request_port else {
+            return;
+        };
         let request = message_layout(&c.args, &self.types, Message::Request);
         let reply = message_layout(&c.args, &self.types, Message::Reply);
         let base = self.subsystem.as_ref().map(|s| s.1).unwrap_or(0);

@@ -57,7 +57,12 @@ impl ArgList {
         self.nodes.push(n);
         let i = self.nodes.len() - 1;
         let pos = match after {
-            Some(a) => self.order.iter().position(|&x| x == a).map(|p| p + 1).unwrap_or(self.order.len()),
+            Some(a) => self
+                .order
+                .iter()
+                .position(|&x| x == a)
+                .map(|p| p + 1)
+                .unwrap_or(self.order.len()),
             None => 0,
         };
         self.order.insert(pos, i);
@@ -242,7 +247,11 @@ pub fn check_args(
 
     // Dummy reply ports, msgoption and waittime.
     if ureply.is_none() {
-        let ty = if one_way { builtins.zero_reply_port } else { builtins.real_reply_port };
+        let ty = if one_way {
+            builtins.zero_reply_port
+        } else {
+            builtins.real_reply_port
+        };
         let n = list.insert_after(
             request_port,
             Node {
@@ -254,7 +263,11 @@ pub fn check_args(
         ureply = Some(n);
     }
     if sreply.is_none() {
-        let ty = if one_way { builtins.zero_reply_port } else { builtins.real_reply_port };
+        let ty = if one_way {
+            builtins.zero_reply_port
+        } else {
+            builtins.real_reply_port
+        };
         let n = list.insert_after(
             request_port,
             Node {
@@ -284,7 +297,11 @@ pub fn check_args(
     }
     if wait_time.is_none() {
         if let Some(w) = env.wait_time {
-            let mut a = blank_arg("dummy WaitTime arg", ArgKind(ArgKind::WAIT_TIME), builtins.wait_time);
+            let mut a = blank_arg(
+                "dummy WaitTime arg",
+                ArgKind(ArgKind::WAIT_TIME),
+                builtins.wait_time,
+            );
             a.var_name = w.to_string();
             let n = list.insert_after(
                 msg_option,
@@ -328,14 +345,20 @@ pub fn check_args(
         if t.server_type != t.trans_type {
             if n.arg.kind.any(ArgKind::SEND_RCV) && t.in_trans.is_none() {
                 diags.push(
-                    Diagnostic::warning(format!("{}: argument has no in-translation function", n.arg.name))
-                        .at_opt(n.arg.loc),
+                    Diagnostic::warning(format!(
+                        "{}: argument has no in-translation function",
+                        n.arg.name
+                    ))
+                    .at_opt(n.arg.loc),
                 );
             }
             if n.arg.kind.any(ArgKind::RETURN_SND) && t.out_trans.is_none() {
                 diags.push(
-                    Diagnostic::warning(format!("{}: argument has no out-translation function", n.arg.name))
-                        .at_opt(n.arg.loc),
+                    Diagnostic::warning(format!(
+                        "{}: argument has no out-translation function",
+                        n.arg.name
+                    ))
+                    .at_opt(n.arg.loc),
                 );
             }
         }
@@ -405,13 +428,25 @@ enum PortRole {
     Reply,
 }
 
-fn check_port_type(list: &ArgList, i: usize, types: &Types, role: PortRole, diags: &mut Diagnostics) {
+fn check_port_type(
+    list: &ArgList,
+    i: usize,
+    types: &Types,
+    role: PortRole,
+    diags: &mut Diagnostics,
+) {
     let n = &list.nodes[i];
     let Some(ty) = n.ty else { return };
     let t = types.get(ty);
     let name_ok = match role {
-        PortRole::Request => matches!(t.out_name, type_name::PORT_SEND | type_name::PORT_SEND_ONCE | POLY),
-        PortRole::Reply => matches!(t.out_name, type_name::PORT_SEND | type_name::PORT_SEND_ONCE | POLY | 0),
+        PortRole::Request => matches!(
+            t.out_name,
+            type_name::PORT_SEND | type_name::PORT_SEND_ONCE | POLY
+        ),
+        PortRole::Reply => matches!(
+            t.out_name,
+            type_name::PORT_SEND | type_name::PORT_SEND_ONCE | POLY | 0
+        ),
     };
     if !name_ok
         || t.number != 1
@@ -426,12 +461,15 @@ fn check_port_type(list: &ArgList, i: usize, types: &Types, role: PortRole, diag
             PortRole::Reply => "reply",
         };
         diags.push(
-            Diagnostic::error(format!("argument {} isn't a proper {what} port", n.arg.name))
-                .at_opt(n.arg.loc)
-                .note(format!(
-                    "a {what} port must be a single inline send or send-once right of {} bits",
-                    types.port_size_bits()
-                )),
+            Diagnostic::error(format!(
+                "argument {} isn't a proper {what} port",
+                n.arg.name
+            ))
+            .at_opt(n.arg.loc)
+            .note(format!(
+                "a {what} port must be a single inline send or send-once right of {} bits",
+                types.port_size_bits()
+            )),
         );
     }
 }
@@ -507,14 +545,20 @@ fn process_flags(n: &mut Node, types: &Types, diags: &mut Diagnostics) {
         if t.indefinite && k.any(ArgKind::SEND) {
             n.arg.server_copy = true;
         } else {
-            diags.push(Diagnostic::warning(format!("{name}: ServerCopy on argument is meaningless")).at_opt(loc));
+            diags.push(
+                Diagnostic::warning(format!("{name}: ServerCopy on argument is meaningless"))
+                    .at_opt(loc),
+            );
         }
     }
     if flags.has(Flags::COUNT_IN_OUT) {
         if t.var_array && t.inline && k.any(ArgKind::REPLY) {
             n.arg.count_in_out = true;
         } else {
-            diags.push(Diagnostic::warning(format!("{name}: CountInOut on argument is meaningless")).at_opt(loc));
+            diags.push(
+                Diagnostic::warning(format!("{name}: CountInOut on argument is meaningless"))
+                    .at_opt(loc),
+            );
         }
     }
 }
@@ -593,10 +637,7 @@ fn implicit(list: &mut ArgList, parent: usize, name: String, kind: ArgKind, ty: 
 fn add_count(list: &mut ArgList, i: usize, types: &mut Types) {
     let ty = types.make_count_type();
     let parent_ty = types.get(list.nodes[i].ty.unwrap_or(ty)).clone();
-    let multiplier = parent_ty
-        .element
-        .map(|e| types.get(e).number)
-        .unwrap_or(1);
+    let multiplier = parent_ty.element.map(|e| types.get(e).number).unwrap_or(1);
     let pk = list.nodes[i].arg.kind;
     let kind = if parent_ty.is_string {
         ArgKind(ArgKind::COUNT)
@@ -702,7 +743,10 @@ fn finish(out: &mut CheckedArgs, types: &Types, _target: Target) {
     for idx in 0..n {
         let (parent, kind) = (out.args[idx].parent, out.args[idx].kind);
         if let Some(ArgId(p)) = parent {
-            let (rq, rp) = (out.args[p as usize].request_pos, out.args[p as usize].reply_pos);
+            let (rq, rp) = (
+                out.args[p as usize].request_pos,
+                out.args[p as usize].reply_pos,
+            );
             out.args[idx].request_pos = rq;
             out.args[idx].reply_pos = rp;
         } else {

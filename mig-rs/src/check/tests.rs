@@ -72,27 +72,47 @@ fn io_seek_worked_example_both_targets() {
     assert_eq!(r.msg_id, 102);
     assert_eq!(r.request.min_size, 64);
     assert_eq!(r.reply.min_size, 64);
-    let offs: Vec<_> = r.request.fields.iter().map(|f| (f.desc_offset, f.data_offset)).collect();
+    let offs: Vec<_> = r
+        .request
+        .fields
+        .iter()
+        .map(|f| (f.desc_offset, f.data_offset))
+        .collect();
     assert_eq!(offs, vec![(32, 40), (48, 56)]);
-    let offs: Vec<_> = r.reply.fields.iter().map(|f| (f.desc_offset, f.data_offset)).collect();
+    let offs: Vec<_> = r
+        .reply
+        .fields
+        .iter()
+        .map(|f| (f.desc_offset, f.data_offset))
+        .collect();
     assert_eq!(offs, vec![(32, 40), (48, 56)]);
     // Descriptors: INTEGER_64 inline and INTEGER_32 inline.
-    let d0 = s.send_desc(r, r.request.fields[0].arg);
+    let d0 = s.send_desc(r, r.request.fields[0].arg, false);
     assert_eq!(d0.x86_64_u64(), Ok(0x0000_0001_2000_400B));
-    let d1 = s.send_desc(r, r.request.fields[1].arg);
+    let d1 = s.send_desc(r, r.request.fields[1].arg, false);
     assert_eq!(d1.x86_64_u64(), Ok(0x0000_0001_2000_2002));
 
     let s = ok(src, Target::I386);
     let r = &s.routines[0];
     assert_eq!((r.request.min_size, r.reply.min_size), (44, 44));
-    let offs: Vec<_> = r.request.fields.iter().map(|f| (f.desc_offset, f.data_offset)).collect();
+    let offs: Vec<_> = r
+        .request
+        .fields
+        .iter()
+        .map(|f| (f.desc_offset, f.data_offset))
+        .collect();
     assert_eq!(offs, vec![(24, 28), (36, 40)]);
-    let d0 = s.send_desc(r, r.request.fields[0].arg);
+    let d0 = s.send_desc(r, r.request.fields[0].arg, false);
     assert_eq!(d0.i386_short_word(), Ok(0x1001_400B));
-    let d1 = s.send_desc(r, r.request.fields[1].arg);
+    let d1 = s.send_desc(r, r.request.fields[1].arg, false);
     assert_eq!(d1.i386_short_word(), Ok(0x1001_2002));
     // Reply: RetCode at 24/28, newp at 32/36.
-    let offs: Vec<_> = r.reply.fields.iter().map(|f| (f.desc_offset, f.data_offset)).collect();
+    let offs: Vec<_> = r
+        .reply
+        .fields
+        .iter()
+        .map(|f| (f.desc_offset, f.data_offset))
+        .collect();
     assert_eq!(offs, vec![(24, 28), (32, 36)]);
 }
 
@@ -131,7 +151,7 @@ fn implicit_argument_order_and_kinds() {
     assert!(r.args[12].count_in_out);
     assert_eq!(r.args[13].kind.ident(), ArgKind::COUNT_IN_OUT);
     assert!(r.args[13].kind.any(ArgKind::REQUEST));
-    assert!(r.request.send.simple == false || !r.request.send.fixed);
+    assert!(!r.request.send.simple || !r.request.send.fixed);
 }
 
 #[test]
@@ -142,12 +162,18 @@ fn msgseqno_msgoption_waittime_positional() {
     );
     let a = &s.routines[0];
     assert_eq!(a.arg(a.msg_option).var_name, "MACH_SEND_TIMEOUT");
-    assert_eq!(a.wait_time.map(|w| a.arg(w).var_name.clone()), Some("200".into()));
+    assert_eq!(
+        a.wait_time.map(|w| a.arg(w).var_name.clone()),
+        Some("200".into())
+    );
     assert_eq!((a.server_name.as_str(), a.user_name.as_str()), ("a", "a"));
     let b = &s.routines[1];
     assert_eq!(b.arg(b.msg_option).var_name, "MACH_MSG_OPTION_NONE");
     assert!(b.wait_time.is_none());
-    assert_eq!((b.server_name.as_str(), b.user_name.as_str()), ("S_b", "U_b"));
+    assert_eq!(
+        (b.server_name.as_str(), b.user_name.as_str()),
+        ("S_b", "U_b")
+    );
     assert_eq!(s.demux_name, "test_server");
 }
 
@@ -155,10 +181,20 @@ fn msgseqno_msgoption_waittime_positional() {
 fn struct_layout_differs_per_target() {
     let src = "type st = struct { int a; char b; int64_t c; };\nroutine r(p: mach_port_t; s: st);";
     let s = ok(src, Target::X86_64);
-    let t = s.ty(s.routines[0].args.iter().find(|a| a.name == "s").map(|a| a.ty).unwrap());
+    let t = s.ty(s.routines[0]
+        .args
+        .iter()
+        .find(|a| a.name == "s")
+        .map(|a| a.ty)
+        .unwrap());
     assert_eq!((t.in_name, t.number, t.size), (11, 2, 64));
     let s = ok(src, Target::I386);
-    let t = s.ty(s.routines[0].args.iter().find(|a| a.name == "s").map(|a| a.ty).unwrap());
+    let t = s.ty(s.routines[0]
+        .args
+        .iter()
+        .find(|a| a.name == "s")
+        .map(|a| a.ty)
+        .unwrap());
     assert_eq!((t.in_name, t.number, t.size), (2, 4, 32));
 }
 
@@ -180,7 +216,10 @@ fn list_output_format() {
         "routine a(p: mach_port_t);\nskip 2;\nsimpleroutine b(p: mach_port_t);\nskip;",
         Target::X86_64,
     );
-    assert_eq!(s.routine_list(), "test 100 a 0 100 200\ntest 100 b 3 103 0\n");
+    assert_eq!(
+        s.routine_list(),
+        "test 100 a 0 100 200\ntest 100 b 3 103 0\n"
+    );
     assert_eq!(s.num_slots, 5);
 }
 
@@ -193,14 +232,26 @@ fn errors_are_located() {
     let e = errors("subsystem x 1;\ntype int = MACH_MSG_TYPE_INTEGER_32;");
     assert!(e.contains("overriding previous definition of int"), "{e}");
 
-    let e = errors(&format!("subsystem x 1;{TYPES}\nsimpleroutine s(p: mach_port_t; out o: int);"));
+    let e = errors(&format!(
+        "subsystem x 1;{TYPES}\nsimpleroutine s(p: mach_port_t; out o: int);"
+    ));
     assert!(e.contains("SimpleRoutine s has OUT argument"), "{e}");
 
-    let e = errors(&format!("subsystem x 1;{TYPES}\nroutine r(in p: mach_port_t);"));
-    assert!(e.contains("Routine r doesn't have a server port argument"), "{e}");
+    let e = errors(&format!(
+        "subsystem x 1;{TYPES}\nroutine r(in p: mach_port_t);"
+    ));
+    assert!(
+        e.contains("Routine r doesn't have a server port argument"),
+        "{e}"
+    );
 
-    let e = errors(&format!("subsystem x 1;{TYPES}\nroutine r(p: mach_port_t; msgseqno s: int64_t);"));
-    assert!(e.contains("should have been a MACH_MSG_TYPE_INTEGER_32"), "{e}");
+    let e = errors(&format!(
+        "subsystem x 1;{TYPES}\nroutine r(p: mach_port_t; msgseqno s: int64_t);"
+    ));
+    assert!(
+        e.contains("should have been a MACH_MSG_TYPE_INTEGER_32"),
+        "{e}"
+    );
 
     let e = errors("subsystem x 1;\nroutine r(p: nosuch);");
     assert!(e.contains("type 'nosuch' not defined"), "{e}");
@@ -251,4 +302,30 @@ fn deep_nesting_is_an_error_not_a_crash() {
         .join()
         .expect("no stack overflow");
     assert!(e.contains("nesting deeper than"), "{e}");
+}
+
+#[test]
+fn kernel_side_senders_write_out_names() {
+    // A KernelServer's replies and a KernelUser's requests carry the out-name (the kernel
+    // hands over a right it holds); everyone else writes the in-name.
+    let body = format!(
+        "{TYPES}routine r(server: mach_port_t; p: mach_port_make_send_t; out q: mach_port_make_send_t);"
+    );
+    let name_of = |header: &str, reply: bool| {
+        let (s, d, map) = run(&format!("{header}\n{body}"), Target::X86_64);
+        assert!(!d.has_errors(), "{}", d.render(&map));
+        let s = s.expect("subsystem");
+        let r = &s.routines[0];
+        let m = if reply { &r.reply } else { &r.request };
+        let f = m.fields.last().expect("a port field");
+        s.send_desc(r, f.arg, reply).name
+    };
+    const MAKE_SEND: u32 = 20;
+    const PORT_SEND: u32 = 17;
+    assert_eq!(name_of("subsystem s 100;", false), MAKE_SEND);
+    assert_eq!(name_of("subsystem s 100;", true), MAKE_SEND);
+    assert_eq!(name_of("subsystem KernelServer s 100;", false), MAKE_SEND);
+    assert_eq!(name_of("subsystem KernelServer s 100;", true), PORT_SEND);
+    assert_eq!(name_of("subsystem KernelUser s 100;", false), PORT_SEND);
+    assert_eq!(name_of("subsystem KernelUser s 100;", true), MAKE_SEND);
 }

@@ -189,6 +189,7 @@ pub struct Types {
 
 /// Which descriptor form a type calls for (GNU MIG's `itUseLong`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[allow(clippy::enum_variant_names)]
 enum UseLong {
     NotLong,
     CanBeLong,
@@ -248,8 +249,15 @@ impl Types {
             .map(|(_, id)| *id)
     }
 
-    /// `itLookUp`: fails with GNU MIG's error before `subsystem`.
-    pub fn lookup(&self, name: &str, loc: Loc, diags: &mut Diagnostics) -> Result<Option<TypeId>, ()> {
+    /// `itLookUp`: fails with GNU MIG's error before `subsystem` (the error is already
+    /// reported when this returns `Err`).
+    #[allow(clippy::result_unit_err)]
+    pub fn lookup(
+        &self,
+        name: &str,
+        loc: Loc,
+        diags: &mut Diagnostics,
+    ) -> Result<Option<TypeId>, ()> {
         if self.builtins.is_none() {
             diags.push(
                 Diagnostic::error(format!(
@@ -276,11 +284,15 @@ impl Types {
         let ptr = self.pointer_size();
         let t = self.get_mut(id);
         if t.inline {
-            let bytes = ((t.number as u64 * t.size as u64 + 7) / 8) as u32;
+            let bytes = (t.number as u64 * t.size as u64).div_ceil(8) as u32;
             let padding = (a - bytes % a) % a;
             t.type_size = bytes;
             t.pad_size = padding;
-            t.min_type_size = if t.var_array { 0 } else { bytes.wrapping_add(padding) };
+            t.min_type_size = if t.var_array {
+                0
+            } else {
+                bytes.wrapping_add(padding)
+            };
         } else {
             t.type_size = ptr;
             t.pad_size = 0;
@@ -288,12 +300,17 @@ impl Types {
         }
         let loc = t.loc;
         if (t.number as u64 * t.size as u64) % 8 != 0 && !t.poisoned {
-            diags.push(Diagnostic::warning("size of C types must be multiples of 8 bits").at_opt(loc));
+            diags.push(
+                Diagnostic::warning("size of C types must be multiples of 8 bits").at_opt(loc),
+            );
         }
         if t.type_size == 0 && !t.var_array && !t.poisoned {
             diags.push(
-                Diagnostic::warning(format!("sizeof({}) == 0", t.name.as_deref().unwrap_or("(null)")))
-                    .at_opt(loc),
+                Diagnostic::warning(format!(
+                    "sizeof({}) == 0",
+                    t.name.as_deref().unwrap_or("(null)")
+                ))
+                .at_opt(loc),
             );
         }
     }
@@ -333,21 +350,33 @@ impl Types {
     }
 
     /// `itCheckFlags`: resolves contradictory flags with warnings.
-    pub fn check_flags(flags: Flags, name: &str, loc: Option<Loc>, diags: &mut Diagnostics) -> Flags {
+    pub fn check_flags(
+        flags: Flags,
+        name: &str,
+        loc: Option<Loc>,
+        diags: &mut Diagnostics,
+    ) -> Flags {
         let mut f = flags.0;
         if f & (Flags::LONG | Flags::NOT_LONG) == (Flags::LONG | Flags::NOT_LONG) {
-            diags.push(Diagnostic::warning(format!("{name}: IsLong and IsNotLong cancel out")).at_opt(loc));
+            diags.push(
+                Diagnostic::warning(format!("{name}: IsLong and IsNotLong cancel out")).at_opt(loc),
+            );
             f &= !(Flags::LONG | Flags::NOT_LONG);
         }
         if f & Flags::MAYBE_DEALLOC != 0 && f & (Flags::DEALLOC | Flags::NOT_DEALLOC) != 0 {
             diags.push(
-                Diagnostic::warning(format!("{name}: Dealloc and NotDealloc ignored with Dealloc[]"))
-                    .at_opt(loc),
+                Diagnostic::warning(format!(
+                    "{name}: Dealloc and NotDealloc ignored with Dealloc[]"
+                ))
+                .at_opt(loc),
             );
             f &= !(Flags::DEALLOC | Flags::NOT_DEALLOC);
         }
         if f & (Flags::DEALLOC | Flags::NOT_DEALLOC) == (Flags::DEALLOC | Flags::NOT_DEALLOC) {
-            diags.push(Diagnostic::warning(format!("{name}: Dealloc and NotDealloc cancel out")).at_opt(loc));
+            diags.push(
+                Diagnostic::warning(format!("{name}: Dealloc and NotDealloc cancel out"))
+                    .at_opt(loc),
+            );
             f &= !(Flags::DEALLOC | Flags::NOT_DEALLOC);
         }
         Flags(f)
@@ -379,7 +408,9 @@ impl Types {
                 (Flags::NOT_DEALLOC, "NotDealloc"),
             ] {
                 if flags.has(bit) {
-                    diags.push(Diagnostic::warning(format!("{name}: {word} is redundant")).at_opt(loc));
+                    diags.push(
+                        Diagnostic::warning(format!("{name}: {word} is redundant")).at_opt(loc),
+                    );
                 }
             }
         }
@@ -441,7 +472,9 @@ impl Types {
                 diags.push(Diagnostic::warning(format!("{name}: IsLong is redundant")).at_opt(loc));
             }
             if flags.has(Flags::NOT_LONG) {
-                diags.push(Diagnostic::warning(format!("{name}: IsNotLong is redundant")).at_opt(loc));
+                diags.push(
+                    Diagnostic::warning(format!("{name}: IsNotLong is redundant")).at_opt(loc),
+                );
             }
         }
         if flags.has(Flags::LONG | Flags::NOT_LONG) {
@@ -450,7 +483,9 @@ impl Types {
                 diags.push(Diagnostic::warning(format!("{name}: doesn't need IsLong")).at_opt(loc));
             }
             if !long && u >= UseLong::MustBeLong {
-                diags.push(Diagnostic::warning(format!("{name}: too big for IsNotLong")).at_opt(loc));
+                diags.push(
+                    Diagnostic::warning(format!("{name}: too big for IsNotLong")).at_opt(loc),
+                );
             }
         }
         long
@@ -467,10 +502,16 @@ impl Types {
         }
         if t.var_array {
             if t.in_trans.is_some() || t.in_trans_payload.is_some() || t.out_trans.is_some() {
-                diags.push(Diagnostic::error(format!("{name}: can't translate variable-sized arrays")).at_opt(loc));
+                diags.push(
+                    Diagnostic::error(format!("{name}: can't translate variable-sized arrays"))
+                        .at_opt(loc),
+                );
             }
             if t.destructor.is_some() {
-                diags.push(Diagnostic::error(format!("{name}: can't destroy variable-sized array")).at_opt(loc));
+                diags.push(
+                    Diagnostic::error(format!("{name}: can't destroy variable-sized array"))
+                        .at_opt(loc),
+                );
             }
         }
         if t.var_array && t.inline {
@@ -483,9 +524,11 @@ impl Types {
                 .unwrap_or(false);
             if !named {
                 diags.push(
-                    Diagnostic::error(format!("{name}: variable-sized in-line arrays need a named base type"))
-                        .at_opt(loc)
-                        .note("declare the element type with `type` first and use its name"),
+                    Diagnostic::error(format!(
+                        "{name}: variable-sized in-line arrays need a named base type"
+                    ))
+                    .at_opt(loc)
+                    .note("declare the element type with `type` first and use its name"),
                 );
             }
         }
@@ -496,7 +539,9 @@ impl Types {
         probe.dealloc = dealloc;
         let u = Self::use_long(&probe, loc, Some(diags));
         if u == UseLong::TooLong {
-            diags.push(Diagnostic::error(format!("{name}: too big for mach_msg_type_long_t")).at_opt(loc));
+            diags.push(
+                Diagnostic::error(format!("{name}: too big for mach_msg_type_long_t")).at_opt(loc),
+            );
         }
         let long = Self::check_is_long(&probe, flags, u >= UseLong::ShouldBeLong, name, loc, diags);
         let t = self.get_mut(id);
@@ -527,7 +572,21 @@ impl Types {
             );
             poisoned = true;
         }
-        let id = self.long_decl(in_name, in_str, out_name, out_str, default_size, default_size, Flags::NONE, loc, diags);
+        // With no default size, the error above says it all: `long_decl` would add "size
+        // of 0 bits is smaller than a byte" for the same token.
+        let mut sink = Diagnostics::new();
+        let d = if poisoned { &mut sink } else { diags };
+        let id = self.long_decl(
+            in_name,
+            in_str,
+            out_name,
+            out_str,
+            default_size,
+            default_size,
+            Flags::NONE,
+            loc,
+            d,
+        );
         if poisoned {
             self.get_mut(id).poisoned = true;
         }
@@ -572,9 +631,11 @@ impl Types {
         if t.alignment == 0 {
             // GNU MIG asserts here (and aborts); report it instead.
             diags.push(
-                Diagnostic::error(format!("IPC type size of {size} bits is smaller than a byte"))
-                    .at_opt(loc)
-                    .note("GNU MIG aborts on this declaration"),
+                Diagnostic::error(format!(
+                    "IPC type size of {size} bits is smaller than a byte"
+                ))
+                .at_opt(loc)
+                .note("GNU MIG aborts on this declaration"),
             );
             t.poisoned = true;
             t.alignment = 1;
@@ -651,7 +712,13 @@ impl Types {
     }
 
     /// `itVarArrayDecl`: `array[] of T` (number 0) or `array[*:n] of T`.
-    pub fn var_array_decl(&mut self, number: u32, old: TypeId, loc: Option<Loc>, diags: &mut Diagnostics) -> TypeId {
+    pub fn var_array_decl(
+        &mut self,
+        number: u32,
+        old: TypeId,
+        loc: Option<Loc>,
+        diags: &mut Diagnostics,
+    ) -> TypeId {
         let bad = self.too_complicated(old, loc, diags);
         let id = self.copy_type(old);
         self.reset_type(id);
@@ -660,18 +727,19 @@ impl Types {
         if number != 0 {
             t.number = t.number.wrapping_mul(number);
         } else {
-            let bytes = ((t.number as u64 * t.size as u64 + 7) / 8) as u32;
-            if bytes == 0 {
-                if !bad && !t.poisoned {
-                    diags.push(
-                        Diagnostic::error("array element has size 0")
-                            .at_opt(loc)
-                            .note("GNU MIG divides by the element size here and crashes"),
-                    );
+            let bytes = (t.number as u64 * t.size as u64).div_ceil(8) as u32;
+            match 2048u32.checked_div(bytes) {
+                Some(per) => t.number = per.wrapping_mul(t.number),
+                None => {
+                    if !bad && !t.poisoned {
+                        diags.push(
+                            Diagnostic::error("array element has size 0")
+                                .at_opt(loc)
+                                .note("GNU MIG divides by the element size here and crashes"),
+                        );
+                    }
+                    t.poisoned = true;
                 }
-                t.poisoned = true;
-            } else {
-                t.number = (2048 / bytes).wrapping_mul(t.number);
             }
             t.indefinite = true;
         }
@@ -686,7 +754,13 @@ impl Types {
     }
 
     /// `itArrayDecl`: `array[n] of T`.
-    pub fn array_decl(&mut self, number: u32, old: TypeId, loc: Option<Loc>, diags: &mut Diagnostics) -> TypeId {
+    pub fn array_decl(
+        &mut self,
+        number: u32,
+        old: TypeId,
+        loc: Option<Loc>,
+        diags: &mut Diagnostics,
+    ) -> TypeId {
         let bad = self.too_complicated(old, loc, diags);
         let align = self.get(old).alignment;
         let id = self.copy_type(old);
@@ -728,7 +802,13 @@ impl Types {
     }
 
     /// `itStructArrayDecl`: `struct[n] of T`.
-    pub fn struct_array_decl(&mut self, number: u32, old: TypeId, loc: Option<Loc>, diags: &mut Diagnostics) -> TypeId {
+    pub fn struct_array_decl(
+        &mut self,
+        number: u32,
+        old: TypeId,
+        loc: Option<Loc>,
+        diags: &mut Diagnostics,
+    ) -> TypeId {
         let bad = self.too_complicated(old, loc, diags);
         let align = self.get(old).alignment;
         let id = self.copy_type(old);
@@ -748,7 +828,13 @@ impl Types {
 
     /// `itStructDecl`: `struct { … }` of a computed size and alignment, as an array of the
     /// integer type matching the alignment.
-    pub fn struct_decl(&mut self, size_bytes: u32, align: u32, loc: Option<Loc>, diags: &mut Diagnostics) -> TypeId {
+    pub fn struct_decl(
+        &mut self,
+        size_bytes: u32,
+        align: u32,
+        loc: Option<Loc>,
+        diags: &mut Diagnostics,
+    ) -> TypeId {
         let Some(b) = self.builtins else {
             return self.error_type(loc);
         };
@@ -773,7 +859,13 @@ impl Types {
     }
 
     /// `itCStringDecl`: `c_string[n]` = `array[n] of (STRING_C, 8)`; varying for `[*:n]`.
-    pub fn cstring_decl(&mut self, count: u32, varying: bool, loc: Option<Loc>, diags: &mut Diagnostics) -> TypeId {
+    pub fn cstring_decl(
+        &mut self,
+        count: u32,
+        varying: bool,
+        loc: Option<Loc>,
+        diags: &mut Diagnostics,
+    ) -> TypeId {
         let elem = self.short_decl(
             type_name::STRING_C,
             Some("MACH_MSG_TYPE_STRING_C"),
@@ -817,11 +909,19 @@ impl Types {
 
     /// `itMakeCountType`: `mach_msg_type_number_t`.
     pub fn make_count_type(&mut self) -> TypeId {
-        self.natural("mach_msg_type_number_t", type_name::INTEGER_32, "MACH_MSG_TYPE_INTEGER_32")
+        self.natural(
+            "mach_msg_type_number_t",
+            type_name::INTEGER_32,
+            "MACH_MSG_TYPE_INTEGER_32",
+        )
     }
     /// `itMakePolyType`: `mach_msg_type_name_t`.
     pub fn make_poly_type(&mut self) -> TypeId {
-        self.natural("mach_msg_type_name_t", type_name::INTEGER_32, "MACH_MSG_TYPE_INTEGER_32")
+        self.natural(
+            "mach_msg_type_name_t",
+            type_name::INTEGER_32,
+            "MACH_MSG_TYPE_INTEGER_32",
+        )
     }
     /// `itMakeDeallocType`: `boolean_t`.
     pub fn make_dealloc_type(&mut self) -> TypeId {
@@ -874,7 +974,11 @@ impl Types {
         self.calc_size(byte, &mut sink);
         self.calc_name_info(byte);
 
-        let ret_code = self.natural("kern_return_t", type_name::INTEGER_32, "MACH_MSG_TYPE_INTEGER_32");
+        let ret_code = self.natural(
+            "kern_return_t",
+            type_name::INTEGER_32,
+            "MACH_MSG_TYPE_INTEGER_32",
+        );
         let request_port = self.port_like(
             type_name::COPY_SEND,
             "MACH_MSG_TYPE_COPY_SEND",
@@ -888,8 +992,16 @@ impl Types {
             type_name::PORT_SEND_ONCE,
             "MACH_MSG_TYPE_PORT_SEND_ONCE",
         );
-        let wait_time = self.natural("mach_msg_timeout_t", type_name::INTEGER_32, "MACH_MSG_TYPE_INTEGER_32");
-        let msg_option = self.natural("mach_msg_option_t", type_name::INTEGER_32, "MACH_MSG_TYPE_INTEGER_32");
+        let wait_time = self.natural(
+            "mach_msg_timeout_t",
+            type_name::INTEGER_32,
+            "MACH_MSG_TYPE_INTEGER_32",
+        );
+        let msg_option = self.natural(
+            "mach_msg_option_t",
+            type_name::INTEGER_32,
+            "MACH_MSG_TYPE_INTEGER_32",
+        );
 
         let word = self.target.word_size();
         let char_t = self.c_int("char", 1);

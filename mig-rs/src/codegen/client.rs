@@ -223,7 +223,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
             let m = lit_u32(max);
             let d = super::fields::At::desc(f).tokens();
             let o = super::fields::At::data(f).tokens();
-            let tmpl = ctx.send_template(r, f)?;
+            let tmpl = ctx.send_template(r, f, super::fields::Side::Client)?;
             params.push(quote!(#id: u32));
             enc.push(quote! {
                 #rt::stub::wr_desc(__m.bytes_mut(), #d, &#tmpl);

@@ -51,6 +51,16 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The port disposition `side` writes when sending a port of a type with these names
+    /// (see [`Subsystem::sent_name`]).
+    pub fn sent_port(&self, side: super::fields::Side, in_name: u32, out_name: u32) -> u32 {
+        if self.sub.kernel_sender(side == super::fields::Side::Server) {
+            out_name
+        } else {
+            in_name
+        }
+    }
+
     /// The runtime's `Target` value.
     pub fn target_tokens(&self) -> TokenStream {
         let rt = &self.rt;
@@ -80,8 +90,15 @@ impl<'a> Ctx<'a> {
     }
 
     /// The sender's descriptor template for a field (see [`Subsystem::send_desc`]).
-    pub fn send_template(&self, r: &Routine, f: &Field) -> Result<TokenStream, Unsupported> {
-        self.desc_bytes(&self.sub.send_desc(r, f.arg))
+    /// `side` is the sender: clients send requests, servers replies.
+    pub fn send_template(
+        &self,
+        r: &Routine,
+        f: &Field,
+        side: super::fields::Side,
+    ) -> Result<TokenStream, Unsupported> {
+        let reply = side == super::fields::Side::Server;
+        self.desc_bytes(&self.sub.send_desc(r, f.arg, reply))
     }
 
     /// The receiver's quick-check template.

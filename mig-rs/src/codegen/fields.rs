@@ -98,9 +98,9 @@ pub fn send_type(
     Ok(match shape {
         Shape::Scalar(s) => ctx.scalar_type(a.ty, s),
         Shape::PortName => quote!(#rt::PortName),
-        Shape::Port { in_name, .. } => match side {
-            Side::Client => client_port_in_type(rt, *in_name)?,
-            Side::Server => server_port_out_type(rt, *in_name)?,
+        Shape::Port { in_name, out_name } => match side {
+            Side::Client => client_port_in_type(rt, ctx.sent_port(side, *in_name, *out_name))?,
+            Side::Server => server_port_out_type(rt, ctx.sent_port(side, *in_name, *out_name))?,
         },
         Shape::FixedArray { scalar, n } => {
             let p = format_ident!("{}", scalar.prim());
@@ -112,13 +112,13 @@ pub fn send_type(
         }
         Shape::FixedString { .. } | Shape::VarString { .. } => match side {
             Side::Client => quote!(&[u8]),
-            Side::Server => quote!(::std::vec::Vec<u8>),
+            Side::Server => quote!(#rt::stub::Vec<u8>),
         },
         Shape::VarArray { elem, .. } | Shape::Indefinite { elem, .. } => {
             let e = ctx.elem_type(elem);
             match side {
                 Side::Client => quote!(&[#e]),
-                Side::Server => quote!(::std::vec::Vec<#e>),
+                Side::Server => quote!(#rt::stub::Vec<#e>),
             }
         }
         Shape::Ool { elem } => {
@@ -138,7 +138,7 @@ pub fn send_type(
                 let e = ctx.elem_type(elem);
                 match side {
                     Side::Client => quote!(&[#e]),
-                    Side::Server => quote!(::std::vec::Vec<#e>),
+                    Side::Server => quote!(#rt::stub::Vec<#e>),
                 }
             }
         }
@@ -157,11 +157,11 @@ pub fn recv_type(
         Ok(match &e.kind {
             ElemKind::Port { out_name, .. } => {
                 let r = received_port_type(rt, *out_name)?;
-                quote!(::std::vec::Vec<#r>)
+                quote!(#rt::stub::Vec<#r>)
             }
             ElemKind::Scalar(_) => {
                 let t = ctx.elem_type(e);
-                quote!(::std::vec::Vec<#t>)
+                quote!(#rt::stub::Vec<#t>)
             }
         })
     };
@@ -175,7 +175,7 @@ pub fn recv_type(
             quote!([#p; #n])
         }
         Shape::FixedString { .. } | Shape::VarString { .. } => match side {
-            Side::Client => quote!(::std::vec::Vec<u8>),
+            Side::Client => quote!(#rt::stub::Vec<u8>),
             Side::Server => quote!(&[u8]),
         },
         Shape::VarArray { elem, .. } => {
@@ -226,7 +226,7 @@ pub fn encode(
     let o = At::data(f).tokens();
     let long = a.long_form;
     let ptr = lit_usize(ctx.t.pointer_size());
-    let tmpl = ctx.send_template(r, f)?;
+    let tmpl = ctx.send_template(r, f, side)?;
     let mut out = vec![quote!(#rt::stub::wr_desc(__m.bytes_mut(), #d, &#tmpl);)];
     let mut undo = quote!();
     match shape {
@@ -236,8 +236,9 @@ pub fn encode(
             out.push(quote!(#rt::stub::#w(__m.bytes_mut(), #o, #x);));
         }
         Shape::PortName => out.push(quote!(#rt::stub::wr_u32(__m.bytes_mut(), #o, (#v).0);)),
-        Shape::Port { in_name, .. } => {
+        Shape::Port { in_name, out_name } => {
             let nm = format_ident!("__n_{}", a.name);
+            let in_name = &ctx.sent_port(side, *in_name, *out_name);
             match (*in_name, side) {
                 (type_name::POLYMORPHIC, _) => {
                     let dp = format_ident!("__p_{}", a.name);
@@ -321,6 +322,8 @@ pub fn encode(
                 #w
                 #rt::stub::desc_set_number(__m.bytes_mut(), #d, #tt, #long, (__len * #g) as u32);
                 let __delta = #rt::stub::align(#tt, __len * #eb);
+                // The padding after the data: zero, not what the buffer held before.
+                #rt::stub::wr_zero(__m.bytes_mut(), #o + __len * #eb, __delta - __len * #eb);
             });
         }
         Shape::Indefinite { elem, max } => {
@@ -357,7 +360,10 @@ pub fn encode(
                     #ptr
                 } else {
                     #inline
-                    #rt::stub::align(#tt, __len * #eb)
+                    let __d = #rt::stub::align(#tt, __len * #eb);
+                    // The padding after the data: zero, not what the buffer held before.
+                    #rt::stub::wr_zero(__m.bytes_mut(), #o + __len * #eb, __d - __len * #eb);
+                    __d
                 };
                 #rt::stub::desc_set_number(__m.bytes_mut(), #d, #tt, #long, (__len * #g) as u32);
             });
@@ -392,6 +398,14 @@ pub fn encode(
                 #rt::stub::desc_set_number(__m.bytes_mut(), #d, #tt, #long, (__len * #g) as u32);
             });
         }
+    }
+    // The padding after fixed-size inline data (e.g. the 4 bytes after a 32-bit value on
+    // x86_64): GNU MIG's stubs leave it unwritten; write zeros so a reused buffer (a server
+    // loop's reply buffer) does not send stale bytes.
+    if !f.variable && f.pad_size > 0 && !matches!(shape, Shape::Ool { .. }) {
+        let at = lit_usize(f.data_size);
+        let n = lit_usize(f.pad_size);
+        out.push(quote!(#rt::stub::wr_zero(__m.bytes_mut(), #o + #at, #n);));
     }
     Ok((quote!(#(#out)*), undo))
 }
@@ -439,7 +453,7 @@ fn ool_bytes(ctx: &Ctx<'_>, e: &Elem, v: &TokenStream) -> TokenStream {
     let rt = &ctx.rt;
     match &e.kind {
         ElemKind::Port { .. } => quote! {{
-            let mut __v = ::std::vec::Vec::with_capacity((#v).len() * 4);
+            let mut __v = #rt::stub::Vec::with_capacity((#v).len() * 4);
             for __x in (#v).iter() { __v.extend_from_slice(&__x.0.to_le_bytes()); }
             #rt::OolBuffer::from_vec(__v)
         }},
@@ -456,7 +470,7 @@ fn ool_bytes(ctx: &Ctx<'_>, e: &Elem, v: &TokenStream) -> TokenStream {
                 quote!(for __x in (#v).iter() { let __w: #w = #x; __v.extend_from_slice(&__w.to_le_bytes()); })
             };
             quote! {{
-                let mut __v = ::std::vec::Vec::with_capacity((#v).len() * #eb);
+                let mut __v = #rt::stub::Vec::with_capacity((#v).len() * #eb);
                 #inner
                 #rt::OolBuffer::from_vec(__v)
             }}
@@ -571,15 +585,19 @@ pub fn var_size_check(
     let tt = ctx.target_tokens();
     let d = At::desc(f).tokens();
     let _ = r;
-    let (scalar_bytes, indefinite) = match shape {
-        Shape::VarString { .. } => (1, false),
-        Shape::VarArray { elem, .. } => (elem.scalar_bytes, false),
-        Shape::Indefinite { elem, .. } => (elem.scalar_bytes, true),
-        _ => (0, false),
+    // GNU MIG multiplies `msgt_number` by the bytes of one scalar, and rounds up to the
+    // alignment only when a whole C element is not a multiple of it (server.c/user.c
+    // `WriteCheckArgSize`): `4 * n` for `struct[2] of int` elements, `(4 * n + 7) & ~7` for
+    // `int`. A hostile odd `n` must fail the size check exactly as in C.
+    let (scalar_bytes, elem_bytes, indefinite) = match shape {
+        Shape::VarString { .. } => (1, 1, false),
+        Shape::VarArray { elem, .. } => (elem.scalar_bytes, elem.inline_bytes(), false),
+        Shape::Indefinite { elem, .. } => (elem.scalar_bytes, elem.inline_bytes(), true),
+        _ => (0, 0, false),
     };
     let sb = lit_usize(scalar_bytes);
     let bytes = quote!((__td.number as usize * #sb));
-    let aligned = if scalar_bytes % ctx.t.align() != 0 {
+    let aligned = if elem_bytes % ctx.t.align() != 0 {
         quote!(#rt::stub::align(#tt, #bytes))
     } else {
         bytes
@@ -826,7 +844,7 @@ fn read_elems(ctx: &Ctx<'_>, e: &Elem, o: &TokenStream, count: TokenStream) -> T
             let step = lit_usize(e.scalar_bytes);
             let wrap = port_wrap(ctx, *out_name, quote!(__n));
             quote! {{
-                let mut __v = ::std::vec::Vec::with_capacity(#count);
+                let mut __v = #rt::stub::Vec::with_capacity(#count);
                 for __i in 0..#count {
                     let __n = #rt::stub::take_port(__m.bytes_mut(), #o + __i * #step);
                     __v.push(#wrap);

@@ -185,7 +185,7 @@ fn method(ctx: &Ctx<'_>, r: &Routine, default_body: bool) -> Result<TokenStream,
     let args_doc = args_doc(ctx, r);
     let body = if default_body {
         quote! {{
-            let _ = (#(#ids),*);
+            let _ = (#(#ids,)*);
             Err(#rt::KernReturn::MIG_BAD_ID)
         }}
     } else {

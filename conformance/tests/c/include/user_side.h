@@ -1,0 +1,1 @@
+/* Empty header imported by mig-rs/tests/defs/good/imports.defs. */

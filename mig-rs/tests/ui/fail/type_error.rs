@@ -1,0 +1,4 @@
+#[mig_rs::interface(path = "../defs/type_error.defs")]
+mod typo {}
+
+fn main() {}
