@@ -47,7 +47,7 @@ pub fn skipped(reason: &str) -> String {
 
 /// The corpus: every `.defs` directly in the oracle's `mach/`, `device/`, `mach/x86_64/` and
 /// `mach_debug/` (as `Oracle::corpus`), plus `-DSEQNOS` for the two memory-object files.
-fn configs(inc: &Path) -> Vec<(PathBuf, String, Vec<&'static str>)> {
+pub fn configs(inc: &Path) -> Vec<(PathBuf, String, Vec<&'static str>)> {
     let mut files = Vec::new();
     for sub in ["mach", "device", "mach/x86_64", "mach_debug"] {
         let Ok(entries) = fs::read_dir(inc.join(sub)) else {

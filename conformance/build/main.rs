@@ -15,6 +15,7 @@
 //! Without the oracle, `conformance_gen.rs` only says so and the test skips. GNU MIG's own
 //! output is never produced here: the test runs GNU MIG and compiles its C under `target/`.
 
+mod cli;
 mod gen;
 mod values;
 
@@ -44,11 +45,17 @@ fn main() {
         println!("cargo:rerun-if-changed={}", inc.display());
         let inc = fs::canonicalize(&inc).unwrap_or(inc);
         bench_module(&inc, &out_dir);
+        let cli = cli::generate(&gen::configs(&inc), &inc, &out_dir);
+        write_if_changed(&out_dir.join("cli_outputs.rs"), &cli);
         gen::generate(&inc, &out_dir)
     } else {
         // A path that does not exist makes cargo rerun this script on every build, so
         // fetching the oracle later is noticed.
         println!("cargo:rerun-if-changed={}", marker.display());
+        write_if_changed(
+            &out_dir.join("cli_outputs.rs"),
+            &cli::generate(&[], Path::new(""), &out_dir),
+        );
         gen::skipped(&format!(
             "the GNU MIG oracle was not found at {} when the conformance test was built",
             root.display()
