@@ -238,6 +238,13 @@ pub struct Report {
     pub paging_free_before: u64,
     pub paging_free_after: u64,
     pub elapsed: Duration,
+    /// The run coalesced an allocation into the first object (`--coalesce`).
+    pub coalesce: bool,
+    /// With `--coalesce`: the size hint of `memory_object_create` and how many pages the
+    /// pager stored at offsets past it.
+    pub grew_past_hint: Option<(u64, u64)>,
+    /// The trace shows the kernel coalescing the object.
+    pub trace_coalesced: bool,
 }
 
 fn mib(b: u64) -> f64 {
@@ -462,6 +469,7 @@ pub fn run(o: &Options, out: &mut dyn std::io::Write) -> Result<Report, String> 
             (free_before - free_mid) / PAGE as u64
         ),
     );
+    let mut grew = None;
     match sys.objects() {
         Ok(objs) => {
             for (obj, bytes, offs) in objs.iter().take(4) {
@@ -472,6 +480,23 @@ pub fn run(o: &Options, out: &mut dyn std::io::Write) -> Result<Report, String> 
                     offs.len(),
                     odd
                 ));
+            }
+            // The coalesced object: the pager's block map grew past the size hint.
+            if let (Some(_), Some(info)) = (extra, task.object_at(base)) {
+                let hint = info.create_size;
+                let past: Vec<u64> = objs
+                    .iter()
+                    .flat_map(|o| o.2.iter().copied())
+                    .filter(|&o| o >= hint)
+                    .collect();
+                let top = past.iter().max().copied().unwrap_or(0);
+                w(out, format!(
+                    "the object grew past its size hint: memory_object_create said {:.1} MiB, the object is now {:.1} MiB, and the pager stores {} pages at offsets from {hint:#x} up to {top:#x} (requests and returns there are served like any other)",
+                    mib(hint),
+                    mib(info.size as u64),
+                    past.len()
+                ));
+                grew = Some((hint, past.len() as u64));
             }
         }
         Err(e) => w(out, format!("default_pager_objects: {e}")),
@@ -518,6 +543,9 @@ pub fn run(o: &Options, out: &mut dyn std::io::Write) -> Result<Report, String> 
         paging_free_before: free_before,
         paging_free_after: free_after,
         elapsed: t_start.elapsed(),
+        coalesce: o.coalesce,
+        grew_past_hint: grew,
+        trace_coalesced: k.trace().iter().any(|e| e.kind == "object_coalesced"),
     };
 
     // The trace.
@@ -691,7 +719,7 @@ pub fn json(r: &Report) -> String {
     }
     let _ = write!(
         s,
-        "}},\"pages_verified\":{},\"mismatches\":{},\"paging_total\":{},\"paging_free_before\":{},\"paging_free_after\":{},\"faults\":{},\"zero_fills\":{},\"pageins\":{},\"pageouts\":{},\"elapsed_ms\":{}}}",
+        "}},\"pages_verified\":{},\"mismatches\":{},\"paging_total\":{},\"paging_free_before\":{},\"paging_free_after\":{},\"faults\":{},\"zero_fills\":{},\"pageins\":{},\"pageouts\":{},\"pages_past_size_hint\":{},\"elapsed_ms\":{}}}",
         r.pages_verified,
         r.mismatches,
         r.paging_total,
@@ -701,6 +729,7 @@ pub fn json(r: &Report) -> String {
         r.kernel.zero_fill_local + r.kernel.zero_fill_unavailable,
         r.kernel.pageins,
         r.kernel.pageouts,
+        r.grew_past_hint.map_or(0, |g| g.1),
         r.elapsed.as_millis()
     );
     s
@@ -719,6 +748,15 @@ pub fn check(r: &Report) -> Result<(), String> {
     }
     if r.paging_free_after != r.paging_free_before {
         bad.push("paging space not all back".into());
+    }
+    if r.coalesce {
+        if !r.trace_coalesced {
+            bad.push("no object_coalesced in the trace".into());
+        }
+        match r.grew_past_hint {
+            Some((_, n)) if n > 0 => {}
+            _ => bad.push("the object did not grow past its size hint in the pager".into()),
+        }
     }
     if bad.is_empty() {
         Ok(())

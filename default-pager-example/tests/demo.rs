@@ -7,17 +7,21 @@ use common::*;
 use default_pager_example::demo;
 use default_pager_example::kernel::ModeChoice;
 
+/// The demo in both modes; the portable run also coalesces (the userfaultfd one is the
+/// binary's run below), and its trace shows the object growing past its size hint.
 #[test]
 fn demo_small_run_shows_every_message_kind() {
     let _deadline = deadline("demo_small_run", 240);
     for mode in modes("demo") {
-        println!("mode: {}", mode_name(mode));
+        let coalesce = mode == ModeChoice::Portable;
+        println!("mode: {} coalesce: {coalesce}", mode_name(mode));
         let o = demo::Options {
             ram_mib: 4,
             size_mib: 48, // past the 32 MiB existence map: data_unavailable shows with pagemap on
             quiet: true,
             portable: mode == ModeChoice::Portable,
             paging_mib: 128,
+            coalesce,
             ..demo::Options::default()
         };
         let mut out = Vec::new();
@@ -26,7 +30,34 @@ fn demo_small_run_shows_every_message_kind() {
         println!("{text}");
         demo::check(&r).expect("the demo shows what it should");
         assert_eq!(r.mode, mode_name(mode));
-        assert_eq!(r.pages_verified, 48 * 256);
+        if coalesce {
+            // 48 MiB plus the coalesced eighth.
+            assert_eq!(r.pages_verified, 54 * 256);
+            assert_coalesced_story(&text);
+            // The even pages of the coalesced 6 MiB are stored past the 48 MiB hint.
+            assert_eq!(r.grew_past_hint, Some((48 << 20, 3 * 256)));
+        } else {
+            assert_eq!(r.pages_verified, 48 * 256);
+            assert!(!text.contains("past hint"), "no growth without coalescing");
+        }
+    }
+}
+
+/// What a `--coalesce` run must show: the kernel coalescing, then returns, requests and
+/// answers past the size hint in the trace, and the pager's view of the grown object.
+fn assert_coalesced_story(text: &str) {
+    for want in [
+        "object_coalesced",
+        "past the size hint",
+        "past hint: data_return",
+        "past hint: data_request",
+        "past hint: data_supply",
+        "the object grew past its size hint",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} missing from the demo's output"
+        );
     }
 }
 
@@ -72,8 +103,9 @@ fn demo_binary_prints_json_last() {
     ] {
         assert!(last.contains(key), "{key} missing in {last}");
     }
+    assert_coalesced_story(&stdout);
     assert!(
-        stdout.contains("object_coalesced"),
-        "the trace shows the coalesced object"
+        !last.contains("\"pages_past_size_hint\":0,"),
+        "pages stored past the hint: {last}"
     );
 }

@@ -40,17 +40,6 @@ fn a_second_pager_is_refused() {
     );
 }
 
-fn admin_task(
-    k: &Kern,
-    pager_task: &mig_runtime::ipc::Task,
-    port: PortName,
-) -> (mig_runtime::ipc::Task, SendRight) {
-    let a = k.k.new_task();
-    let n = pager_task.transfer_right(port, tn::MAKE_SEND, &a).unwrap();
-    let s = SendRight::from_raw(a.space_id(), n);
-    (a, s)
-}
-
 /// `default_pager_info`, `default_pager_objects` and `default_pager_object_pages`:
 /// total/free space and page size; one entry per object with `dpo_size` = bytes stored;
 /// the pages listed are exactly the written offsets (never a page that was only
@@ -73,6 +62,7 @@ fn admin_reports_exactly_the_written_pages() {
     k.data_request(&b, 0, PSU);
     k.expect_unavailable(&b, 0);
     wait_until("writes", || p.stats().pages_out == 4);
+    wait_stored(&p, 4);
 
     let (adm, dps) = admin_task(&k, &pt, p.admin_port());
     let info = dp::client::default_pager_info(&adm, &dps).unwrap();
@@ -179,22 +169,35 @@ fn unrelated_tasks_cannot_reach_pager_ports() {
     let stranger = k.k.new_task();
     let mut names: Vec<PortName> = pt.port_names().into_iter().map(|(n, _)| n).collect();
     names.extend([o.obj.name(), o.ctl.name(), o.name.name(), p.admin_port()]);
+    // And every small name (names are small indexes in every space).
+    let top = names.iter().map(|n| n.0 & 0xff_ffff).max().unwrap_or(0) + 64;
+    names.extend((1..=top).map(PortName));
+    let before = p.stats();
     for n in names {
-        let m = mig_runtime::build::MsgBuilder::new(Target::X86_64)
-            .header(msgh_bits::make(tn::COPY_SEND, 0), n, PortName::NULL, 2203)
-            .finish();
-        let mut mb = MsgBuf::from_bytes(&m);
-        let r = stranger.mach_msg(
-            &mut mb,
-            option::SEND_MSG,
-            m.len() as u32,
-            0,
-            PortName::NULL,
-            0,
-            PortName::NULL,
-        );
-        assert_eq!(r.0 as u32, mr::SEND_INVALID_DEST, "name {n:?}");
+        // A memory object call, and the admin calls default_pager_info / _objects.
+        for id in [2203, 2208, 2276, 2277] {
+            let m = mig_runtime::build::MsgBuilder::new(Target::X86_64)
+                .header(msgh_bits::make(tn::COPY_SEND, 0), n, PortName::NULL, id)
+                .finish();
+            let mut mb = MsgBuf::from_bytes(&m);
+            let r = stranger.mach_msg(
+                &mut mb,
+                option::SEND_MSG,
+                m.len() as u32,
+                0,
+                PortName::NULL,
+                0,
+                PortName::NULL,
+            );
+            assert_eq!(r.0 as u32, mr::SEND_INVALID_DEST, "name {n:?} id {id}");
+        }
     }
+    let after = p.stats();
+    assert_eq!(
+        (after.messages, after.rejected),
+        (before.messages, before.rejected),
+        "nothing reached the pager"
+    );
     // Nothing the pager did gave the stranger a right.
     assert!(
         stranger
@@ -213,35 +216,135 @@ fn unrelated_tasks_cannot_reach_pager_ports() {
     k.expect_supply(&o, 0, &d);
 }
 
-/// Issue 7, run-time replacement: the query form (null port) returns the current manager;
-/// after the kernel's manager is replaced (by another registration), objects created before
-/// stay with the old pager and new ones go to the new one.
+/// Issue 7: "the admin interface exposes object ports only to holders of the privileged
+/// default-pager port". The client of an external object holds a send right to the object
+/// port (all `default_pager_object_create` hands out); each admin call it makes there —
+/// `default_pager_info`, `_objects`, `_object_pages`, `_object_create` — is refused
+/// (`KERN_INVALID_ARGUMENT`, a `WrongPort` rejection), gives it no right, and consumes the
+/// object's seqno (the object then works normally). A task with no right at all cannot
+/// send any admin call to any name (`MACH_SEND_INVALID_DEST`). Only the holder of the
+/// pager's port gets answers — and for objects, name ports only (null for an external
+/// object that is not mapped).
+#[test]
+fn admin_interface_only_for_holders_of_the_default_pager_port() {
+    use default_pager::kernel_side::memory_object as mo;
+    let k = Kern::new();
+    let (pt, p, _rec) = k.pager(MemStore::new(16), cfg(2));
+    let (adm, dps) = admin_task(&k, &pt, p.admin_port());
+    let internal = k.create(4 * PSU);
+    k.data_return(&internal, 0, &pattern(12, 0, 0));
+    let ext = dp::client::default_pager_object_create(&adm, &dps, 4 * PSU).unwrap();
+    let client = k.k.new_task();
+    let cn = adm
+        .transfer_right(ext.name(), tn::COPY_SEND, &client)
+        .unwrap();
+    let mine = SendRight::from_raw(client.space_id(), cn);
+    let refused = Err(RpcError::Server(KernReturn::KERN_INVALID_ARGUMENT));
+    assert_eq!(
+        dp::client::default_pager_info(&client, &mine).map(|_| ()),
+        refused
+    );
+    assert_eq!(
+        dp::client::default_pager_objects(&client, &mine, 16, 16).map(|_| ()),
+        refused
+    );
+    assert_eq!(
+        dp::client::default_pager_object_pages(&client, &mine, &mine, 16).map(|_| ()),
+        refused
+    );
+    assert_eq!(
+        dp::client::default_pager_object_create(&client, &mine, PSU).map(|_| ()),
+        refused
+    );
+    let wrong = p
+        .rejections()
+        .iter()
+        .filter(|r| r.reason == Reason::WrongPort)
+        .count();
+    assert_eq!(wrong, 4);
+    // The client holds its object right and its reply port, nothing else.
+    let held: Vec<PortType> = client.port_names().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        held.iter().filter(|t| **t == PortType::SEND).count(),
+        1,
+        "{held:?}"
+    );
+    assert!(
+        held.iter()
+            .all(|t| *t == PortType::SEND || *t == PortType::RECEIVE),
+        "{held:?}"
+    );
+    assert_eq!(p.stats().objects, 2, "no object created by the client");
+    // The admin calls consumed the object's seqnos: the kernel maps it and it works.
+    let kobj = SendRight::from_raw(
+        k.kt.space_id(),
+        adm.transfer_right(ext.name(), tn::COPY_SEND, &k.kt)
+            .unwrap(),
+    );
+    let ctl = k.kt.allocate_receive().unwrap();
+    k.kt.port_move_member(ctl.name(), k.set).unwrap();
+    let name = k.kt.allocate_receive().unwrap();
+    mo::client::memory_object_init(&k.kt, &kobj, &ctl, &name, PSU).unwrap();
+    k.take_call("memory_object_ready", |c| c.ctl == ctl.name());
+    let eo = KObj {
+        obj: kobj,
+        ctl,
+        name,
+    };
+    k.data_request(&eo, 0, PSU);
+    k.expect_unavailable(&eo, 0);
+    // The holder of the pager's port: answers, and name ports only.
+    let objs = dp::client::default_pager_objects(&adm, &dps, 16, 16).unwrap();
+    assert_eq!(objs.objects.len(), 2);
+    let valid: Vec<&SendRight> = objs.ports.iter().filter(|r| r.is_valid()).collect();
+    assert_eq!(
+        valid.len(),
+        2,
+        "both objects are mapped now: two name ports"
+    );
+    for r in valid {
+        // A name port is not served by the pager: admin calls through it reach the kernel.
+        assert_ne!(r.name(), ext.name(), "an object port was handed out");
+    }
+    let _ = (internal, eo);
+}
+
+/// Issue 7, run-time replacement: the query form (null port) returns the current manager —
+/// before the replacement a right to the running pager (an admin call through it is
+/// answered by the pager), after it the new one; objects created before stay with the old
+/// pager, new ones go to the new manager; the old pager can take over again (it
+/// re-registers its own port), and new objects then come back to it while the other
+/// manager's object stays there.
 #[test]
 fn replacing_the_default_manager_keeps_old_objects_with_the_old_pager() {
+    use default_pager::gen::mach::client::vm_set_default_memory_manager as set_dmm;
     use default_pager::kernel_side::memory_object_default as mod_;
+    use mig_runtime::ReceiveRight;
     let k = Kern::new();
-    let (_t1, p1, _r1) = k.pager(MemStore::new(16), cfg(2));
+    let (t1, p1, _r1) = k.pager(MemStore::new(16), cfg(2));
+    let host_for = |t: &mig_runtime::ipc::Task| {
+        SendRight::from_raw(
+            t.space_id(),
+            k.kt.transfer_right(k.host, tn::MAKE_SEND, t).unwrap(),
+        )
+    };
+    // The query, from another privileged task: a right to the running pager.
+    let other = k.k.new_task();
+    let host = host_for(&other);
+    let cur = set_dmm(&other, &host, &ReceiveRight::null()).unwrap();
+    assert!(cur.is_valid());
+    let i = dp::client::default_pager_info(&other, &cur).expect("the pager answers");
+    assert_eq!(i[0] as u64, p1.stats().paging_total);
+    drop(cur);
     let old = k.create(4 * PSU);
     let d = pattern(10, 0, 0);
     k.data_return(&old, 0, &d);
     // Another manager takes over (as an administrator would with
     // vm_set_default_memory_manager); our pager would refuse to, so register by hand.
-    let other = k.k.new_task();
     let other_port = other.allocate_receive().unwrap();
-    let host = SendRight::from_raw(
-        other.space_id(),
-        k.kt.transfer_right(k.host, tn::MAKE_SEND, &other).unwrap(),
-    );
-    let prev =
-        default_pager::gen::mach::client::vm_set_default_memory_manager(&other, &host, &other_port)
-            .unwrap();
+    let prev = set_dmm(&other, &host, &other_port).unwrap();
     assert!(prev.is_valid(), "the old manager comes back");
-    let q = default_pager::gen::mach::client::vm_set_default_memory_manager(
-        &other,
-        &host,
-        &mig_runtime::ReceiveRight::null(),
-    )
-    .unwrap();
+    let q = set_dmm(&other, &host, &ReceiveRight::null()).unwrap();
     assert_eq!(
         q.name(),
         other_port.name(),
@@ -251,11 +354,15 @@ fn replacing_the_default_manager_keeps_old_objects_with_the_old_pager() {
     k.data_request(&old, 0, PSU);
     k.expect_supply(&old, 0, &d);
     // A new object goes to the new manager's port.
-    let dmm = k.state_dmm_clone();
-    let port = k.kt.allocate_receive().unwrap();
-    let ctl = k.kt.allocate_receive().unwrap();
-    let name = k.kt.allocate_receive().unwrap();
-    mod_::client::memory_object_create(&k.kt, dmm, port, PSU, &ctl, &name, PSU).unwrap();
+    let create = || {
+        let dmm = k.state_dmm_clone();
+        let port = k.kt.allocate_receive().unwrap();
+        let ctl = k.kt.allocate_receive().unwrap();
+        let name = k.kt.allocate_receive().unwrap();
+        mod_::client::memory_object_create(&k.kt, dmm, port, PSU, &ctl, &name, PSU).unwrap();
+        (ctl, name)
+    };
+    let _mine = create();
     let mut rb = MsgBuf::with_capacity(512);
     let r = other.mach_msg(
         &mut rb,
@@ -269,5 +376,31 @@ fn replacing_the_default_manager_keeps_old_objects_with_the_old_pager() {
     assert_eq!(r, KernReturn::KERN_SUCCESS);
     assert_eq!(rb.header(Target::X86_64).unwrap().id, 2250);
     assert_eq!(p1.stats().messages.memory_object_create, 1);
+    // The pager takes over again (its task re-registers its own port).
+    let back = std::mem::ManuallyDrop::new(ReceiveRight::from_raw(t1.space_id(), p1.admin_port()));
+    let replaced = set_dmm(&t1, &host_for(&t1), &back).unwrap();
+    assert!(replaced.is_valid());
+    let q2 = set_dmm(&other, &host, &ReceiveRight::null()).unwrap();
+    assert_ne!(
+        q2.name(),
+        other_port.name(),
+        "the query returns the pager again"
+    );
+    dp::client::default_pager_info(&other, &q2).expect("answered by the pager");
+    let again = k.create(4 * PSU);
+    k.data_request(&again, 0, PSU);
+    k.expect_unavailable(&again, 0);
+    assert_eq!(p1.stats().messages.memory_object_create, 2);
+    // Nothing more arrived for the other manager.
+    let r = other.mach_msg(
+        &mut rb,
+        option::RCV_MSG | option::RCV_TIMEOUT,
+        0,
+        512,
+        other_port.name(),
+        20,
+        PortName::NULL,
+    );
+    assert_eq!(r.0 as u32, mr::RCV_TIMED_OUT);
     let _ = (prev.into_raw(), q.into_raw());
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use default_pager::{MemStore, MsgKind, Reason};
+use std::collections::BTreeMap;
 
 /// Issue 7: "a data request that arrives right after memory_object_create, before anything
 /// else, is served": memory_object_create needs no reply and no ready; the very next message
@@ -38,27 +39,165 @@ fn create_then_immediate_request_is_unavailable() {
     assert!(rec.rejected.lock().unwrap().is_empty());
 }
 
-/// Round trip: what data_return stored comes back from data_request → data_supply with the
-/// same bytes (the pager checksums at write and verifies at read), over many cycles of
-/// rewriting the same pages with new contents.
+/// Issue 7: "memory_object_create needs no reply and no change_attributes confirmation: the
+/// manager must be ready for data requests as soon as it has accepted the object". For 8
+/// objects in turn, the scripted kernel holds the pager inside its setup of the new object
+/// (at `mach_port_get_receive_status`) and queues three data requests on the object port
+/// meanwhile — read and write access, one past the size hint. Nothing is handled before
+/// the setup ends; then all three are answered (`data_unavailable`, one page each), admitted
+/// as the object's seqnos 0, 1, 2, and the pager never sends `memory_object_ready`,
+/// `change_attributes` or anything else for a kernel-created object.
 #[test]
-fn returned_pages_come_back_identical_over_many_cycles() {
+fn requests_queued_while_create_is_handled_are_served() {
     let k = Kern::new();
-    let (_t, p, _rec) = k.pager(MemStore::new(64), cfg(3));
-    let o = k.create(8 * PSU);
-    for round in 0..150u64 {
-        let page = round % 8;
-        let data = pattern(1, page, round);
-        k.data_return(&o, page * PSU, &data);
-        k.data_request(&o, page * PSU, PSU);
-        k.expect_supply(&o, page * PSU, &data);
+    let (_t, p, rec) = k.pager(MemStore::new(16), cfg(3));
+    let mut objs = Vec::new();
+    for i in 0..8u64 {
+        k.close_gate();
+        let o = k.create(4 * PSU);
+        k.wait_at_gate(1);
+        let offs = [0, 3 * PSU, (100 + i) * PSU];
+        k.data_request(&o, offs[0], PSU);
+        k.data_request_rw(&o, offs[1], PSU);
+        k.data_request(&o, offs[2], PSU);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(
+            p.stats().messages.memory_object_data_request,
+            3 * i,
+            "a request was handled before the object was set up"
+        );
+        k.open_gate();
+        for off in offs {
+            k.expect_unavailable(&o, off);
+        }
+        objs.push(o);
     }
     let s = p.stats();
-    assert_eq!(s.messages.memory_object_data_return, 150);
-    assert_eq!((s.pages_out, s.pages_in, s.data_supply), (150, 150, 150));
-    assert_eq!(s.checksum_errors, 0);
-    // Eight pages written, eight blocks used (rewrites go in place).
-    assert_eq!(s.paging_total - s.paging_free, 8 * PSU);
+    assert_eq!(s.messages.memory_object_create, 8);
+    assert_eq!(
+        (s.data_unavailable, s.data_supply, s.data_error),
+        (24, 0, 0)
+    );
+    assert_eq!(
+        s.ready, 0,
+        "no memory_object_ready for memory_object_create"
+    );
+    assert!(k.pending_calls().is_empty(), "{:?}", k.pending_calls());
+    let adm = rec.admitted.lock().unwrap().clone();
+    for id in rec.created.lock().unwrap().iter() {
+        let mine: Vec<(u32, MsgKind)> = adm
+            .iter()
+            .filter(|a| a.0 == *id)
+            .map(|a| (a.1, a.2))
+            .collect();
+        assert_eq!(
+            mine,
+            vec![
+                (0, MsgKind::DataRequest),
+                (1, MsgKind::DataRequest),
+                (2, MsgKind::DataRequest)
+            ]
+        );
+    }
+    assert!(p.rejections().is_empty(), "{:?}", p.rejections());
+    assert_eq!(s.paging_free, s.paging_total, "nothing stored");
+}
+
+/// Issue 7: "the pager never writes into, or supplies modified data for, a page it was
+/// given: contents returned equal contents supplied, bit for bit, across any number of
+/// cycles". 3 objects × 24 pages (half of them past the size hint), 2000 random operations:
+/// `data_return` of 1–3 pages of random contents (with all-zero, all-ones and single-bit
+/// pages among them), `data_initialize` of one page, `data_request` with read or write
+/// access. Every supply is checked against a model, bytes and checksum; pages never written
+/// are `data_unavailable`; the pager sends nothing it was not asked for; at the end every
+/// page of every object is read back once more.
+#[test]
+fn contents_supplied_equal_contents_returned_over_many_cycles() {
+    let k = Kern::new();
+    let (_t, p, _rec) = k.pager(MemStore::new(128), cfg(3));
+    const PAGES: u64 = 24;
+    let objs: Vec<KObj> = (0..3).map(|_| k.create(12 * PSU)).collect();
+    let mut model: Vec<Vec<Option<Vec<u8>>>> = vec![vec![None; PAGES as usize]; 3];
+    let mut rng = Rng(0x5eed_0007);
+    let (mut supplies, mut unavailable, mut stored_pages) = (0u64, 0u64, 0u64);
+    let mut check = |k: &Kern, o: &KObj, m: &Option<Vec<u8>>, off: u64| match m {
+        Some(want) => match k.reply_for(o, off) {
+            Call::Supply {
+                data,
+                precious,
+                lock,
+            } => {
+                assert_eq!((precious, lock), (0, 0));
+                assert_eq!(checksum(&data), checksum(want), "checksum at {off:#x}");
+                assert!(data == *want, "supplied page at {off:#x} differs");
+                supplies += 1;
+            }
+            other => panic!("expected data_supply at {off:#x}, got {other:?}"),
+        },
+        None => {
+            k.expect_unavailable(o, off);
+            unavailable += 1;
+        }
+    };
+    for _ in 0..2000 {
+        let oi = rng.below(3) as usize;
+        let o = &objs[oi];
+        match rng.below(10) {
+            0..=3 => {
+                let n = 1 + rng.below(3);
+                let first = rng.below(PAGES - n + 1);
+                let pages: Vec<Vec<u8>> = (0..n).map(|_| rng.page()).collect();
+                let data: Vec<u8> = pages.concat();
+                k.data_return(o, first * PSU, &data);
+                for (i, pg) in pages.into_iter().enumerate() {
+                    model[oi][(first + i as u64) as usize] = Some(pg);
+                }
+                stored_pages += n;
+            }
+            4 => {
+                let pg = rng.below(PAGES);
+                let d = rng.page();
+                k.data_initialize(o, pg * PSU, &d);
+                let slot = &mut model[oi][pg as usize];
+                if slot.is_none() {
+                    *slot = Some(d);
+                    stored_pages += 1;
+                }
+            }
+            r => {
+                let pg = rng.below(PAGES);
+                if r % 2 == 0 {
+                    k.data_request(o, pg * PSU, PSU);
+                } else {
+                    k.data_request_rw(o, pg * PSU, PSU);
+                }
+                check(&k, o, &model[oi][pg as usize], pg * PSU);
+            }
+        }
+    }
+    for (oi, o) in objs.iter().enumerate() {
+        for pg in 0..PAGES {
+            k.data_request(o, pg * PSU, PSU);
+            check(&k, o, &model[oi][pg as usize], pg * PSU);
+        }
+    }
+    assert!(k.pending_calls().is_empty(), "{:?}", k.pending_calls());
+    let s = p.stats();
+    assert_eq!((s.data_supply, s.pages_in), (supplies, supplies));
+    assert_eq!(s.data_unavailable, unavailable);
+    assert_eq!(
+        (s.data_error, s.checksum_errors, s.pages_read_ahead),
+        (0, 0, 0)
+    );
+    assert_eq!(s.pages_out, stored_pages);
+    assert!(
+        supplies > 500 && unavailable > 0,
+        "{supplies} {unavailable}"
+    );
+    // Rewrites go in place: one block per page ever stored.
+    let held: u64 = model.iter().flatten().filter(|m| m.is_some()).count() as u64;
+    assert_eq!(s.paging_total - s.paging_free, held * PSU);
+    assert!(p.rejections().is_empty(), "{:?}", p.rejections());
 }
 
 /// data_initialize writes only pages the pager does not hold: it never overwrites a page
@@ -88,27 +227,91 @@ fn data_initialize_never_overwrites() {
     assert_eq!(s.pages_out, 2);
 }
 
-/// Issue 7: the creation size is only a hint. Requests and returns past it (far past it,
-/// too) are served with byte-identical round trips; pages past it never written are
-/// unavailable; the block map grows only where data was written.
+/// Issue 7: the creation size is only a hint. Requests and returns past it (just past it,
+/// and far past it) are served with byte-identical round trips, and the block map and the
+/// paging space grow with them, which the admin interface shows: after each `data_return`
+/// past the hint, `default_pager_object_pages` lists exactly one more offset,
+/// `default_pager_objects` one more page in `dpo_size`, and `default_pager_info` one page
+/// less free. A multi-page return straddling the hint and a `data_initialize` past it grow
+/// it too; pages past the hint never written are unavailable and take no space. Hints of 0
+/// and `u64::MAX` change nothing.
 #[test]
 fn offsets_beyond_creation_size_are_served() {
+    use default_pager::kernel_side::default_pager as dp;
     let k = Kern::new();
-    let (_t, p, _rec) = k.pager(MemStore::new(16), cfg(2));
-    let o = k.create(PSU);
-    let offsets = [PSU, 100 * PSU, 1 << 40, (1u64 << 52) - PSU];
-    for (i, &off) in offsets.iter().enumerate() {
-        let d = pattern(3, i as u64, 0);
-        k.data_return(&o, off, &d);
-        k.data_request(&o, off, PSU);
-        k.expect_supply(&o, off, &d);
+    let (pt, p, _rec) = k.pager(MemStore::new(16), cfg(2));
+    let (adm, dps) = admin_task(&k, &pt, p.admin_port());
+    let (_, free0, _) = info(&adm, &dps);
+    let o = k.create(2 * PSU);
+    // offset → contents; and how many page writes the pager has done.
+    let mut want: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    let mut writes = 0u64;
+    let mut grow = |want: &mut BTreeMap<u64, Vec<u8>>, off: u64, d: Vec<u8>, via_init: bool| {
+        if via_init {
+            k.data_initialize(&o, off, &d);
+        } else {
+            k.data_return(&o, off, &d);
+        }
+        for (i, pg) in d.chunks(PS).enumerate() {
+            want.insert(off + i as u64 * PSU, pg.to_vec());
+            writes += 1;
+        }
+        let n = want.len() as u64;
+        wait_until("the pages stored", || p.stats().pages_out == writes);
+        let offs: Vec<u64> = want.keys().copied().collect();
+        // (The map is updated just after the store write.)
+        wait_until("the block map grew", || {
+            k.object_pages(&adm, &dps, &o) == offs
+        });
+        assert_eq!(
+            info(&adm, &dps).1,
+            free0 - n * PSU,
+            "the paging space in use grew"
+        );
+        let objs = dp::client::default_pager_objects(&adm, &dps, 4, 4).unwrap();
+        assert_eq!(objs.objects.len(), 1);
+        assert_eq!(objs.objects[0][1] as u64, n * PSU, "dpo_size");
+    };
+    grow(&mut want, 0, pattern(3, 0, 0), false);
+    for (i, off) in [2 * PSU, 100 * PSU, 1 << 40, (1u64 << 52) - PSU]
+        .into_iter()
+        .enumerate()
+    {
+        grow(&mut want, off, pattern(3, 1 + i as u64, 0), false);
     }
-    k.data_request(&o, 1 << 41, PSU);
-    k.expect_unavailable(&o, 1 << 41);
-    let port = p.core().object_ports()[0].1;
-    let mut want = offsets.to_vec();
-    want.sort();
-    assert_eq!(p.core().object_pages(port), Some(want));
+    // Three pages from inside the hint to past it (page 2 is rewritten in place), and an
+    // initialize past it.
+    let straddle: Vec<u8> = (0..3).flat_map(|i| pattern(4, i, 0)).collect();
+    grow(&mut want, PSU, straddle, false);
+    grow(&mut want, 7 * PSU, pattern(5, 0, 0), true);
+    for (off, d) in &want {
+        k.data_request(&o, *off, PSU);
+        k.expect_supply(&o, *off, d);
+    }
+    for off in [5 * PSU, 1 << 41, (1u64 << 52) - 2 * PSU] {
+        k.data_request(&o, off, PSU);
+        k.expect_unavailable(&o, off);
+    }
+    assert_eq!(info(&adm, &dps).1, free0 - want.len() as u64 * PSU);
+    assert!(p.rejections().is_empty(), "{:?}", p.rejections());
+    // Terminate: every block comes back.
+    k.terminate(o);
+    wait_until("freed", || p.stats().objects_freed == 1);
+    assert_eq!(info(&adm, &dps).1, free0);
+    // Absurd hints are only hints too: nothing is sized after them.
+    for hint in [0, u64::MAX] {
+        let o = k.create(hint);
+        let d = pattern(6, hint & 7, 0);
+        k.data_return(&o, 5 * PSU, &d);
+        k.data_request(&o, 5 * PSU, PSU);
+        k.expect_supply(&o, 5 * PSU, &d);
+        k.data_request(&o, 1 << 30, PSU);
+        k.expect_unavailable(&o, 1 << 30);
+        assert_eq!(k.object_pages(&adm, &dps, &o), vec![5 * PSU]);
+        k.terminate(o);
+    }
+    wait_until("freed", || p.stats().objects_freed == 3);
+    assert_eq!(info(&adm, &dps).1, free0);
     assert!(p.rejections().is_empty(), "{:?}", p.rejections());
 }
 

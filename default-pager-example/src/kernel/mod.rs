@@ -152,6 +152,24 @@ impl Default for Config {
     }
 }
 
+/// A message [`Kernel::inject`] sends to an object's pager. GNU Mach never sends these
+/// with the bad offsets, lengths or control ports tests give them: they check what the
+/// pager does with bad input, over the emulated kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inject {
+    /// `memory_object_data_request` with any offset, length and access.
+    DataRequest {
+        offset: u64,
+        length: u64,
+        access: i32,
+    },
+    /// `memory_object_data_return` of `data` (any length) at `offset` (dirty, not a kernel
+    /// copy).
+    DataReturn { offset: u64, data: Vec<u8> },
+    /// `memory_object_data_initialize` of `data` (any length) at `offset`.
+    DataInitialize { offset: u64, data: Vec<u8> },
+}
+
 /// What a kernel port stands for (GNU Mach's `ipc_kobject`).
 #[derive(Clone)]
 pub(crate) enum KObject {
@@ -612,6 +630,67 @@ impl Kernel {
         })?;
         obj.mark_initialized(idx);
         Ok(())
+    }
+
+    /// Test hook: sends `msg` on the pager port of the object mapped at `addr`, with the
+    /// control port of the object mapped at `control_of` (normally `addr` itself; another
+    /// object's address forges the control port). The object must have a pager; the message
+    /// takes its number in the object's message sequence like any other. Fails, sending
+    /// nothing, if the object was terminated: the kernel holds none of its ports any more
+    /// (GNU Mach moved them to the pager with `memory_object_terminate`).
+    pub fn inject(&self, addr: usize, control_of: usize, msg: Inject) -> Result<(), String> {
+        let (obj, _) = vm::lookup(&self.k, addr).ok_or("address not mapped")?;
+        let (cobj, _) = vm::lookup(&self.k, control_of).ok_or("control_of: address not mapped")?;
+        for o in [&obj, &cobj] {
+            let st = lock(&o.st);
+            if st.terminated || !st.has_pager {
+                return Err(format!(
+                    "object {} has no pager ports (terminated, or never paged out)",
+                    o.id
+                ));
+            }
+        }
+        let ctl_name = lock(&cobj.st).ctl_name;
+        let sender = self.k.sender();
+        let mut s = lock(&obj.send);
+        let ports = s.ports.as_ref().ok_or("the object has no pager ports")?;
+        let own = ports.ctl.name();
+        let forged = std::mem::ManuallyDrop::new(krecv(&self.k, ctl_name));
+        let ctl: &ReceiveRight = if ctl_name == own { &ports.ctl } else { &forged };
+        let mo = &ports.mo;
+        let what = format!("{msg:?}").chars().take(120).collect::<String>();
+        let r = match &msg {
+            Inject::DataRequest {
+                offset,
+                length,
+                access,
+            } => crate::mig::memory_object::client::memory_object_data_request(
+                &sender, mo, ctl, *offset, *length, *access,
+            ),
+            Inject::DataReturn { offset, data } => {
+                crate::mig::memory_object::client::memory_object_data_return(
+                    &sender, mo, ctl, *offset, data, 1, 0,
+                )
+            }
+            Inject::DataInitialize { offset, data } => {
+                mod_client::client::memory_object_data_initialize(&sender, mo, ctl, *offset, data)
+            }
+        };
+        if r.is_ok() {
+            s.counter += 1;
+        }
+        drop(s);
+        self.k.trace.record(Dir::ToPager, "injected", obj.id, || {
+            format!(
+                "test hook: {what}{}",
+                if ctl_name == own {
+                    String::new()
+                } else {
+                    format!(" with the control port of object {}", cobj.id)
+                }
+            )
+        });
+        r.map_err(|e| format!("inject: {e}"))
     }
 
     /// Stops the kernel threads. Tasks and objects stay as they are.

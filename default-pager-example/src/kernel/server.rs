@@ -227,6 +227,7 @@ impl MachServer for KernelServer {
                     data.len() / PAGE
                 )
             });
+        vm::note_past_hint(&self.k, &obj, "past hint: data_supply", offset);
         let r = vm::supply(&self.k, &obj, offset, &data, precious != 0);
         let (result, err_off) = match &r {
             Ok(()) => (KernReturn::KERN_SUCCESS, 0),
@@ -272,6 +273,7 @@ impl MachServer for KernelServer {
             obj.id,
             || format!("offset {offset:#x} size {size:#x} → zero fill"),
         );
+        vm::note_past_hint(&self.k, &obj, "past hint: data_unavailable", offset);
         vm::unavailable(&self.k, &obj, offset, size).map_err(|e| self.bad_args(&obj, e))
     }
 

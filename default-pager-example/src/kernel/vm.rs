@@ -551,6 +551,15 @@ fn send_request(k: &Arc<KInner>, obj: &Arc<VmObject>, idx: usize) {
                             VM_PROT_READ
                         };
                         let off = (idx * PAGE) as u64;
+                        // Traced before the send, so the answer never shows up first.
+                        k.trace
+                            .record(Dir::ToPager, "memory_object_data_request", obj.id, || {
+                                format!(
+                                    "offset {off:#x} length {PAGE} access {} (msg #{c})",
+                                    if write { "rw" } else { "r" }
+                                )
+                            });
+                        note_past_hint(k, obj, "past hint: data_request", off);
                         let r = mo_client::client::memory_object_data_request(
                             &k.sender(),
                             &ports.mo,
@@ -562,13 +571,6 @@ fn send_request(k: &Arc<KInner>, obj: &Arc<VmObject>, idx: usize) {
                         k.counters
                             .memory_object_data_request
                             .fetch_add(1, Ordering::Relaxed);
-                        k.trace
-                            .record(Dir::ToPager, "memory_object_data_request", obj.id, || {
-                                format!(
-                                    "offset {off:#x} length {PAGE} access {} (msg #{c})",
-                                    if write { "rw" } else { "r" }
-                                )
-                            });
                         {
                             let now = k.now_ns();
                             let mut st = lock(&obj.st);
@@ -603,6 +605,23 @@ fn send_request(k: &Arc<KInner>, obj: &Arc<VmObject>, idx: usize) {
             }
         }
         fail_page(k, obj, idx, &why);
+    }
+}
+
+/// Notes (first few of each `kind`) a message about the page at `offset` when it lies past the
+/// size the kernel announced in `memory_object_create`: the object grew by coalescing, and
+/// the pager serves it like any other page (the size is only a hint).
+pub(crate) fn note_past_hint(k: &KInner, obj: &VmObject, kind: &'static str, offset: u64) {
+    if !k.trace.wants(kind) {
+        return;
+    }
+    let hint = lock(&obj.st).create_size;
+    if hint != 0 && offset >= hint {
+        k.trace.record(Dir::Note, kind, obj.id, || {
+            format!(
+                "offset {offset:#x} is past the size hint {hint:#x} of memory_object_create (the object grew)"
+            )
+        });
     }
 }
 
@@ -968,12 +987,7 @@ pub(crate) fn clean_page(
                 p.last_return = c;
             }
         }
-        let hint = lock(&obj.st).create_size;
-        if off >= hint && hint != 0 {
-            k.trace.record(Dir::Note, "beyond_size_hint", obj.id, || {
-                format!("data_return at offset {off:#x}, past the size hint {hint:#x} of memory_object_create (the object grew)")
-            });
-        }
+        note_past_hint(k, obj, "past hint: data_return", off);
         let r = mo_client::client::memory_object_data_return(
             &k.sender(),
             &ports.mo,

@@ -2,7 +2,7 @@
 //! store, an admission recorder, and scripted (fake) default memory managers.
 #![allow(dead_code)]
 
-use default_pager::{BackingStore, Hooks, MsgKind, StoreError};
+use default_pager::{BackingStore, Hooks, MsgKind, ReplyKind, StoreError};
 use default_pager_example::kernel::{self, uffd::Uffd, ModeChoice};
 use default_pager_example::mig;
 use default_pager_example::system::{Paging, System};
@@ -159,10 +159,12 @@ impl BackingStore for DelayStore {
     }
 }
 
-/// Records the admission order the pager reports.
+/// Records the admission order the pager reports, and its answers on control ports.
 #[derive(Default)]
 pub struct Admissions {
     pub log: Mutex<BTreeMap<u64, Vec<(u32, MsgKind)>>>,
+    /// (object, answer, offset, length).
+    pub replies: Mutex<Vec<(u64, ReplyKind, u64, u64)>>,
 }
 
 impl Hooks for Admissions {
@@ -173,6 +175,12 @@ impl Hooks for Admissions {
             .entry(object)
             .or_default()
             .push((seqno, kind));
+    }
+    fn replied(&self, object: u64, kind: ReplyKind, offset: u64, len: u64) {
+        self.replies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((object, kind, offset, len));
     }
 }
 
@@ -370,4 +378,75 @@ pub fn alloc(k: &Kernel, pages: usize) -> (EmuTask, usize) {
 
 pub fn transport_of(t: &EmuTask) -> &impl Transport {
     t.ipc()
+}
+
+/// A deterministic pseudo-random generator (splitmix64).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// A page of random bytes; now and then all zeros, all ones or a single bit.
+    pub fn page(&mut self) -> Vec<u8> {
+        match self.below(8) {
+            0 => vec![0u8; PAGE],
+            1 => vec![0xffu8; PAGE],
+            2 => {
+                let mut v = vec![0u8; PAGE];
+                let bit = self.below(PAGE as u64 * 8);
+                v[(bit / 8) as usize] = 1 << (bit % 8);
+                v
+            }
+            _ => (0..PAGE / 8)
+                .flat_map(|_| self.next().to_le_bytes())
+                .collect(),
+        }
+    }
+}
+
+/// Sends a message with only a header (no reply port, so the sender allocates nothing)
+/// from `t` to `name`; returns the send's result.
+pub fn probe(t: &mig_runtime::ipc::Task, name: PortName, id: i32) -> KernReturn {
+    let m = mig_runtime::build::MsgBuilder::new(mig_runtime::wire::Target::X86_64)
+        .header(
+            mig_runtime::wire::msgh_bits::make(mig_runtime::wire::type_name::COPY_SEND, 0),
+            name,
+            PortName::NULL,
+            id,
+        )
+        .finish();
+    let mut mb = MsgBuf::from_bytes(&m);
+    t.mach_msg(
+        &mut mb,
+        option::SEND_MSG,
+        m.len() as u32,
+        0,
+        PortName::NULL,
+        0,
+        PortName::NULL,
+    )
+}
+
+/// A send right of `t`'s to the host-privileged port.
+pub fn host_for(k: &Kernel, t: &EmuTask) -> SendRight {
+    k.host_priv_for(t).expect("host_priv")
+}
+
+/// Reads every page of `0..pages` at `base` after paging the range out, so that each read
+/// comes from the pager; returns the checksums.
+pub fn checksums_from_pager(t: &EmuTask, base: usize, pages: usize) -> Vec<u64> {
+    t.pageout(base, pages * PAGE).expect("pageout");
+    (0..pages)
+        .map(|p| checksum(&read_page(t, base, p)))
+        .collect()
 }

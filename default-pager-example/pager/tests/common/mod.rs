@@ -73,6 +73,18 @@ pub struct KState {
     calls: Mutex<Vec<KCall>>,
     cv: Condvar,
     dmm_calls: AtomicU64,
+    /// While closed, `mach_port_get_receive_status` (which the pager calls while it sets up
+    /// an object from `memory_object_create`) waits: tests queue messages on a new object
+    /// before the pager has finished accepting it.
+    gate: Mutex<Gate>,
+    gate_cv: Condvar,
+}
+
+#[derive(Default)]
+struct Gate {
+    closed: bool,
+    /// Calls waiting at the gate.
+    waiting: u32,
 }
 
 impl KState {
@@ -244,6 +256,15 @@ impl MachPortServer for KState {
         task: PortName,
         name: PortName,
     ) -> Result<[i32; 9], KernReturn> {
+        {
+            let mut g = self.gate.lock().unwrap();
+            g.waiting += 1;
+            self.gate_cv.notify_all();
+            while g.closed {
+                g = self.gate_cv.wait(g).unwrap();
+            }
+            g.waiting -= 1;
+        }
         let s = self.task(task)?.port_get_receive_status(name)?;
         Ok([
             s.pset.0 as i32,
@@ -375,6 +396,8 @@ impl Kern {
             calls: Mutex::new(Vec::new()),
             cv: Condvar::new(),
             dmm_calls: AtomicU64::new(0),
+            gate: Mutex::new(Gate::default()),
+            gate_cv: Condvar::new(),
         });
         let stop = StopHandle::new();
         let (st, s2, kt2) = (Arc::clone(&state), stop.clone(), kt.clone());
@@ -391,6 +414,36 @@ impl Kern {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Closes the gate: the pager's next object setups stop in
+    /// `mach_port_get_receive_status` until [`Kern::open_gate`].
+    pub fn close_gate(&self) {
+        self.state.gate.lock().unwrap().closed = true;
+    }
+
+    /// Waits until `n` object setups are stopped at the gate.
+    pub fn wait_at_gate(&self, n: u32) {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut g = self.state.gate.lock().unwrap();
+        while g.waiting < n {
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "timed out waiting for {n} setups at the gate"
+            );
+            g = self
+                .state
+                .gate_cv
+                .wait_timeout(g, deadline - now)
+                .unwrap()
+                .0;
+        }
+    }
+
+    pub fn open_gate(&self) {
+        self.state.gate.lock().unwrap().closed = false;
+        self.state.gate_cv.notify_all();
     }
 
     /// A new task whose task port the kernel serves (`mach_port_*`).
@@ -486,6 +539,11 @@ impl Kern {
     pub fn data_request(&self, o: &KObj, offset: u64, len: u64) {
         mo::client::memory_object_data_request(&self.kt, &o.obj, &o.ctl, offset, len, VM_PROT_READ)
             .unwrap();
+    }
+
+    /// A data_request with the access a write fault asks for (read + write).
+    pub fn data_request_rw(&self, o: &KObj, offset: u64, len: u64) {
+        mo::client::memory_object_data_request(&self.kt, &o.obj, &o.ctl, offset, len, 3).unwrap();
     }
 
     pub fn data_return(&self, o: &KObj, offset: u64, data: &[u8]) {
@@ -605,6 +663,7 @@ impl Kern {
 
 impl Drop for Kern {
     fn drop(&mut self) {
+        self.open_gate();
         self.stop.stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -619,6 +678,19 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Waits until the pager's block maps hold `n` pages in all (a write bumps
+/// `Stats::pages_out` just before it records the page in the map).
+pub fn wait_stored(p: &PagerHandle, n: usize) {
+    wait_until("the block maps", || {
+        let c = p.core();
+        c.object_ports()
+            .iter()
+            .map(|(_, port)| c.object_pages(*port).map_or(0, |v| v.len()))
+            .sum::<usize>()
+            == n
+    });
 }
 
 /// A page of recognisable bytes for (object, page, round).
@@ -701,4 +773,109 @@ impl<S: BackingStore> BackingStore for TestStore<S> {
         }
         r
     }
+}
+
+/// A deterministic pseudo-random generator (splitmix64) for test contents and choices.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// One page of random bytes, now and then one of the edge cases a pager could be
+    /// tempted to treat specially (all zeros, all ones, a single bit set).
+    pub fn page(&mut self) -> Vec<u8> {
+        match self.below(8) {
+            0 => vec![0u8; PS],
+            1 => vec![0xffu8; PS],
+            2 => {
+                let mut v = vec![0u8; PS];
+                let bit = self.below(PSU * 8);
+                v[(bit / 8) as usize] = 1 << (bit % 8);
+                v
+            }
+            _ => (0..PS / 8)
+                .flat_map(|_| self.next().to_le_bytes())
+                .collect(),
+        }
+    }
+}
+
+/// FNV-1a over a page: what the tests compare (with the bytes themselves).
+pub fn checksum(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+        (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// A task holding a send right to the pager's `default_pager` port (the privileged port:
+/// what an administrator gets from the pager's task).
+pub fn admin_task(k: &Kern, pager_task: &Task, port: PortName) -> (Task, SendRight) {
+    let a = k.k.new_task();
+    let n = pager_task
+        .transfer_right(port, tn::MAKE_SEND, &a)
+        .expect("a send right to the default pager port");
+    let s = SendRight::from_raw(a.space_id(), n);
+    (a, s)
+}
+
+/// What the pager holds for one object, seen from outside: the offsets
+/// `default_pager_object_pages` lists (asked through the admin port with a send right to
+/// the object's name port) and, for each, the checksum of the page a `data_request`
+/// supplies; plus `dpo_size` from `default_pager_objects`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub pages: Vec<(u64, u64)>,
+}
+
+impl Kern {
+    /// `default_pager_object_pages` for `o`, through `adm` (holding the admin port `dps`).
+    pub fn object_pages(&self, adm: &Task, dps: &SendRight, o: &KObj) -> Vec<u64> {
+        let n = self
+            .kt
+            .transfer_right(o.name.name(), tn::MAKE_SEND, adm)
+            .unwrap();
+        let name = SendRight::from_raw(adm.space_id(), n);
+        let pages = default_pager::kernel_side::default_pager::client::default_pager_object_pages(
+            adm, dps, &name, 64,
+        )
+        .expect("default_pager_object_pages");
+        pages.into_iter().map(|p| p as u64).collect()
+    }
+
+    /// The object's stored pages and their contents (each read back with a data_request).
+    pub fn snapshot(&self, adm: &Task, dps: &SendRight, o: &KObj) -> Snapshot {
+        let offs = self.object_pages(adm, dps, o);
+        let pages = offs
+            .into_iter()
+            .map(|off| {
+                self.data_request(o, off, PSU);
+                match self.reply_for(o, off) {
+                    Call::Supply { data, .. } => {
+                        assert_eq!(data.len(), PS, "one page supplied at {off:#x}");
+                        (off, checksum(&data))
+                    }
+                    other => panic!("stored page {off:#x} not supplied: {other:?}"),
+                }
+            })
+            .collect();
+        Snapshot { pages }
+    }
+}
+
+/// `default_pager_info` through the admin port: (total, free, page size).
+pub fn info(adm: &Task, dps: &SendRight) -> (u64, u64, u64) {
+    let i = default_pager::kernel_side::default_pager::client::default_pager_info(adm, dps)
+        .expect("default_pager_info");
+    (i[0] as u64, i[1] as u64, i[2] as u64)
 }
