@@ -1,7 +1,10 @@
 //! Generates, for the `demux` target, the conformance suite's Rust servers (mig-rs modules
 //! plus server implementations answering with test values, see
 //! `conformance/build/gen.rs`) for this project's own `defs/` — every subsystem file, and
-//! `-DSEQNOS` for the memory-object ones. No GNU MIG is needed.
+//! `-DSEQNOS` for the memory-object ones (`conformance_gen.rs`). No GNU MIG is needed.
+//!
+//! For the `demux_diff` target, the same for the GNU MIG oracle's gnumach-dev files
+//! (`oracle_gen.rs`), when the oracle is unpacked (as for `mig-conformance`).
 
 #[path = "../conformance/build/gen.rs"]
 #[allow(dead_code)]
@@ -45,8 +48,29 @@ fn main() {
             configs.push((f, name, vec!["SEQNOS"]));
         }
     }
-    let text = gen::generate_from(&configs, &[defs.clone()], &defs, &out);
+    let text = gen::generate_from(&configs, std::slice::from_ref(&defs), &defs, &out, "s");
     write_if_changed(&out.join("conformance_gen.rs"), &text);
+
+    // `demux_diff`: the conformance suite of the oracle's gnumach-dev, as the conformance
+    // crate's build script generates it (files `o<k>_*`), when the oracle is there.
+    println!("cargo:rerun-if-env-changed=MIG_ORACLE_DIR");
+    let root = match env::var_os("MIG_ORACLE_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => manifest.join("../target/debian13/root"),
+    };
+    let inc = root.join("usr/include/x86_64-linux-gnu");
+    let marker = inc.join("mach/message.h");
+    println!("cargo:rerun-if-changed={}", marker.display());
+    let text = if marker.is_file() {
+        let inc = fs::canonicalize(&inc).unwrap_or(inc);
+        gen::generate_oracle(&inc, &out, "o")
+    } else {
+        gen::skipped(&format!(
+            "the GNU MIG oracle was not found at {} when the fuzz crate was built",
+            root.display()
+        ))
+    };
+    write_if_changed(&out.join("oracle_gen.rs"), &text);
 }
 
 /// Writes `text` to `path` unless it already holds exactly that.

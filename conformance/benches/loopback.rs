@@ -28,12 +28,12 @@
 //! blocks of each side, medians of `MIG_BENCH_ROUNDS`, default 31, blocks) prints ns per RPC
 //! and the ratio mig-rs / GNU MIG per routine, which stays meaningful on a loaded machine.
 //! Needs the oracle (see `mig_conformance::Oracle::locate`); skips otherwise.
+//! `LOOPBACK_PROFILE=<routine>[:c] cargo bench -p mig-conformance --bench loopback` only
+//! loops over one routine of one side (mig-rs, or GNU MIG with `:c`) for 5 s, for `perf`.
 
 use std::ffi::c_int;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-
-use criterion::Criterion;
 
 #[cfg(conformance_oracle)]
 #[allow(
@@ -476,11 +476,32 @@ fn main() {
             "{name}: mig-rs returned {a:#x}, GNU MIG {b:#x}"
         );
     }
+    // For profilers: `LOOPBACK_PROFILE=<routine>[:c]` loops over one side for 5 s.
+    if let Ok(p) = std::env::var("LOOPBACK_PROFILE") {
+        let (name, side) = match p.split_once(':') {
+            Some((n, "c")) => (n.to_string(), &c),
+            _ => (p.clone(), &rust),
+        };
+        let r = ROUTINES.iter().position(|x| *x == name).unwrap_or(0);
+        let t = Instant::now();
+        let mut n = 0u64;
+        while t.elapsed() < Duration::from_secs(5) {
+            for _ in 0..1000 {
+                black_box(side.call(r));
+            }
+            n += 1000;
+        }
+        eprintln!(
+            "{p}: {n} calls, {:.1} ns/RPC",
+            t.elapsed().as_nanos() as f64 / n as f64
+        );
+        return;
+    }
     if !bench {
         eprintln!("loopback bench: both sides answer; run with `cargo bench` to measure");
         return;
     }
-    let mut crit = Criterion::default()
+    let mut crit = criterion::Criterion::default()
         .configure_from_args()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));

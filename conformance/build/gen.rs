@@ -77,17 +77,24 @@ pub fn configs(inc: &Path) -> Vec<(PathBuf, String, Vec<&'static str>)> {
 
 /// Generates everything; returns the text of `conformance_gen.rs`.
 pub fn generate(inc: &Path, out: &Path) -> String {
-    generate_from(&configs(inc), &[inc.to_path_buf()], inc, out)
+    generate_oracle(inc, out, "s")
+}
+
+/// [`generate`] with per-subsystem files named `<prefix><k>_…`.
+pub fn generate_oracle(inc: &Path, out: &Path, prefix: &str) -> String {
+    generate_from(&configs(inc), &[inc.to_path_buf()], inc, out, prefix)
 }
 
 /// Generates the suite for the given `(path, name, cpp defines)` configurations, compiled
-/// with `include_dirs`; `origin` is recorded as `ORACLE_INCLUDE`. (The fuzz crate uses this
-/// for the project's own `defs/`.)
+/// with `include_dirs`; `origin` is recorded as `ORACLE_INCLUDE`. The per-subsystem files in
+/// `out` are named `<prefix><k>_mig.rs`, `…_client.c`, `…_server.c`. (The fuzz crate uses
+/// this for the project's own `defs/` beside the oracle's.)
 pub fn generate_from(
     configs: &[(PathBuf, String, Vec<&'static str>)],
     include_dirs: &[PathBuf],
     origin: &Path,
     out: &Path,
+    prefix: &str,
 ) -> String {
     let inc = origin;
     let mut subs = Vec::new();
@@ -138,7 +145,8 @@ pub fn generate_from(
             }
         };
         let k = subs.len();
-        let g = SubGen::new(k, sub, rel, defines);
+        let mut g = SubGen::new(k, sub, rel, defines);
+        g.prefix = prefix.to_string();
         let (rust, c_client, c_server) = match g.run() {
             Ok(x) => x,
             Err(e) => {
@@ -146,9 +154,9 @@ pub fn generate_from(
                 continue;
             }
         };
-        crate::write_if_changed(&out.join(format!("s{k}_mig.rs")), &mig);
-        crate::write_if_changed(&out.join(format!("s{k}_client.c")), &c_client);
-        crate::write_if_changed(&out.join(format!("s{k}_server.c")), &c_server);
+        crate::write_if_changed(&out.join(format!("{prefix}{k}_mig.rs")), &mig);
+        crate::write_if_changed(&out.join(format!("{prefix}{k}_client.c")), &c_client);
+        crate::write_if_changed(&out.join(format!("{prefix}{k}_server.c")), &c_server);
         modules.push_str(&rust);
         subs.push(k);
     }
@@ -284,6 +292,8 @@ fn elem_disp(e: &Elem, v: usize) -> u32 {
 
 struct SubGen<'a> {
     k: usize,
+    /// Prefix of the per-subsystem file names in `OUT_DIR`.
+    prefix: String,
     sub: &'a Subsystem,
     rel: String,
     defines: Vec<&'static str>,
@@ -353,6 +363,7 @@ impl<'a> SubGen<'a> {
     fn new(k: usize, sub: &'a Subsystem, rel: &str, defines: &[&'static str]) -> SubGen<'a> {
         SubGen {
             k,
+            prefix: "s".into(),
             sub,
             rel: rel.to_string(),
             defines: defines.to_vec(),
@@ -459,6 +470,7 @@ impl<'a> SubGen<'a> {
             ));
         }
         let k = self.k;
+        let p = self.prefix.clone();
         let trait_name = camel(&sub.demux_name);
         let demux = rs_ident(&sub.demux_name);
         let mut rs = String::new();
@@ -472,7 +484,7 @@ impl<'a> SubGen<'a> {
              use mig_runtime::msg::OolData;\n\
              use std::cell::{{Cell, RefCell}};\n\
              /// The module mig-rs generates.\n\
-             pub mod mig {{ include!(concat!(env!(\"OUT_DIR\"), \"/s{k}_mig.rs\")); }}\n",
+             pub mod mig {{ include!(concat!(env!(\"OUT_DIR\"), \"/{p}{k}_mig.rs\")); }}\n",
             sub.name, self.rel, self.defines
         );
         rs.push_str(&self.rs);
@@ -494,8 +506,8 @@ impl<'a> SubGen<'a> {
              pub fn expect_client(ri: usize, v: usize) -> String {{\n let mut r = Rec::default();\n match ri {{\n{}  _ => {{}}\n }}\n r.0\n}}\n\
              /// The subsystem.\n\
              pub static INFO: SubInfo = SubInfo {{ file: {:?}, defines: &{:?}, subsystem: {:?}, demux: {:?}, max_reply: mig::MAX_REPLY_SIZE,\n\
-             c_client: include_str!(concat!(env!(\"OUT_DIR\"), \"/s{k}_client.c\")),\n\
-             c_server: include_str!(concat!(env!(\"OUT_DIR\"), \"/s{k}_server.c\")),\n\
+             c_client: include_str!(concat!(env!(\"OUT_DIR\"), \"/{p}{k}_client.c\")),\n\
+             c_server: include_str!(concat!(env!(\"OUT_DIR\"), \"/{p}{k}_server.c\")),\n\
              routines: &[\n{}] }};\n}}",
             self.rs_impl,
             self.rs_client_arms,

@@ -27,7 +27,6 @@ mod robust;
 #[allow(dead_code)]
 mod rt;
 #[path = "../../conformance/build/values.rs"]
-#[allow(dead_code)]
 mod values;
 #[path = "../../conformance/tests/conformance/wire.rs"]
 #[allow(dead_code)]

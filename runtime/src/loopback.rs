@@ -19,17 +19,23 @@ use crate::rights::SpaceId;
 use crate::stub;
 use crate::transport::{Demux, Transport};
 use crate::wire::{msg_return, msgh_bits, type_name, KernReturn, PortName, Target, TypeDesc};
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 
 /// The reply port name loopback stubs use.
 pub const REPLY_PORT: PortName = PortName(0x103);
 
 /// A transport that delivers every message to a demux in the calling thread.
+///
+/// The receive buffers of the demux (request and reply) are kept between calls, as a server
+/// loop keeps its buffers: bytes after a message are whatever earlier messages left there.
+/// A demux that calls back into the same transport gets fresh buffers for the inner call.
 pub struct Loopback<D> {
     demux: D,
     target: Target,
     space: SpaceId,
     seqno: Cell<u32>,
+    /// The demux's request and reply buffers.
+    buffers: RefCell<(MsgBuf<'static>, MsgBuf<'static>)>,
     /// Size of the reply buffer handed to the demux.
     pub reply_capacity: usize,
 }
@@ -41,6 +47,7 @@ impl<D: Demux> Loopback<D> {
             target,
             space: SpaceId::SELF,
             seqno: Cell::new(0),
+            buffers: RefCell::new((MsgBuf::with_capacity(0), MsgBuf::with_capacity(0))),
             reply_capacity: 8192,
         }
     }
@@ -139,17 +146,65 @@ impl<D: Demux> Transport for Loopback<D> {
         _timeout: u32,
         _notify: PortName,
     ) -> KernReturn {
-        use crate::wire::option::{RCV_MSG, SEND_MSG};
+        use crate::wire::option::SEND_MSG;
         if option & SEND_MSG == 0 {
             return KernReturn(msg_return::RCV_INVALID_NAME as i32);
         }
-        let mut req = MsgBuf::with_capacity(send_size as usize);
-        if let Err(e) = self.deliver(msg, send_size as usize, &mut req) {
+        let mut fresh;
+        let mut kept;
+        let (req, rep) = match self.buffers.try_borrow_mut() {
+            Ok(b) => {
+                kept = b;
+                let (req, rep) = &mut *kept;
+                (req, rep)
+            }
+            // A nested call (the demux called this transport).
+            Err(_) => {
+                fresh = (MsgBuf::with_capacity(0), MsgBuf::with_capacity(0));
+                let (req, rep) = &mut fresh;
+                (req, rep)
+            }
+        };
+        rep.reserve(self.reply_capacity);
+        let r = self.rpc(msg, option, send_size, rcv_size, req, rep);
+        // What the demux left in the buffers is released, as a server loop does.
+        req.clear_ool();
+        rep.clear_ool();
+        r
+    }
+
+    fn get_reply_port(&self) -> PortName {
+        REPLY_PORT
+    }
+
+    fn dealloc_reply_port(&self, _port: PortName) {}
+
+    fn space(&self) -> SpaceId {
+        self.space
+    }
+}
+
+impl<D: Demux> Loopback<D> {
+    /// One `mach_msg`: delivers `msg` into `req`, runs the demux with `rep`, delivers the
+    /// reply back into `msg`.
+    fn rpc(
+        &self,
+        msg: &mut MsgBuf<'_>,
+        option: u32,
+        send_size: u32,
+        rcv_size: u32,
+        req: &mut MsgBuf<'static>,
+        rep: &mut MsgBuf<'static>,
+    ) -> KernReturn {
+        use crate::wire::option::RCV_MSG;
+        if let Err(e) = self.deliver(msg, send_size as usize, req) {
             return e;
         }
         msg.clear_ool();
-        let mut rep = MsgBuf::with_capacity(self.reply_capacity);
-        self.demux.demux(&mut req, &mut rep);
+        // No stale reply: a demux that writes nothing leaves a null reply port.
+        let n = (self.target.reply_header_size() as usize).min(rep.capacity());
+        rep.bytes_mut()[..n].fill(0);
+        self.demux.demux(req, rep);
         if option & RCV_MSG == 0 {
             return KernReturn::KERN_SUCCESS;
         }
@@ -161,19 +216,9 @@ impl<D: Demux> Transport for Loopback<D> {
         if size > rcv_size as usize {
             return KernReturn(msg_return::RCV_TOO_LARGE as i32);
         }
-        match self.deliver(&mut rep, size, msg) {
+        match self.deliver(rep, size, msg) {
             Ok(()) => KernReturn::KERN_SUCCESS,
             Err(e) => e,
         }
-    }
-
-    fn get_reply_port(&self) -> PortName {
-        REPLY_PORT
-    }
-
-    fn dealloc_reply_port(&self, _port: PortName) {}
-
-    fn space(&self) -> SpaceId {
-        self.space
     }
 }

@@ -305,6 +305,7 @@ impl<'a> MsgBuf<'a> {
     }
 
     /// Grows an owned buffer to at least `capacity` bytes (borrowed buffers cannot grow).
+    #[inline]
     pub fn reserve(&mut self, capacity: usize) -> bool {
         match &mut self.storage {
             Storage::Owned(v) => {
@@ -416,6 +417,7 @@ impl<'a> MsgBuf<'a> {
     }
 
     /// Drops every attached or received region (releasing owned ones).
+    #[inline]
     pub fn clear_ool(&mut self) {
         self.ool.clear();
     }

@@ -319,11 +319,12 @@ pub fn reply_setup(request: &[u8], reply: &mut [u8], t: Target) -> i32 {
         PortName::NULL,
         id.wrapping_add(100),
     );
-    let rc = TypeDesc::inline(type_name::INTEGER_32, 32, 1);
-    let mut tmp = [0u8; 12];
-    if let Ok(n) = rc.encode(t, &mut tmp) {
-        wr_bytes(reply, t.header_size() as usize, &tmp[..n]);
-    }
+    // `RetCodeType`: INTEGER_32, 32 bits, 1, inline (`TypeDesc::inline(INTEGER_32, 32, 1)`).
+    let rc: &[u8] = match t {
+        Target::X86_64 => &[0x02, 0x20, 0x00, 0x20, 0x01, 0x00, 0x00, 0x00],
+        Target::I386 => &[0x02, 0x20, 0x01, 0x10],
+    };
+    wr_bytes(reply, t.header_size() as usize, rc);
     set_retcode(reply, t, KernReturn::MIG_BAD_ID);
     id
 }
@@ -491,5 +492,20 @@ mod tests {
         assert_eq!(rd_u64(&rep, 32), 0x0000_0001_2000_2002);
         assert_eq!(retcode(&rep, Target::X86_64), KernReturn::MIG_BAD_ID);
         assert_eq!(&rep[44..48], &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn reply_setup_retcode_type_is_the_encoded_descriptor() {
+        for t in [Target::X86_64, Target::I386] {
+            let mut want = [0u8; 12];
+            let n = TypeDesc::inline(type_name::INTEGER_32, 32, 1)
+                .encode(t, &mut want)
+                .unwrap();
+            let req = [0u8; 32];
+            let mut rep = [0xaau8; 48];
+            reply_setup(&req, &mut rep, t);
+            let h = t.header_size() as usize;
+            assert_eq!(&rep[h..h + n], &want[..n], "{t:?}");
+        }
     }
 }

@@ -295,7 +295,9 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
     let cap = buffer_size(r);
     let capl = lit_usize(cap);
     let capu = proc_macro2::Literal::u32_suffixed(cap);
-    let buf = if cap <= 4096 {
+    // On the stack up to 8 KiB (GNU MIG's stubs use a stack union of any size): zeroing a
+    // few KiB there costs less than a zeroed heap block and its free.
+    let buf = if cap <= 8192 {
         quote! {
             let mut __storage = #rt::AlignedBuf::<#capl>::new();
             let mut __m = #rt::MsgBuf::new(&mut __storage.0);
