@@ -140,8 +140,14 @@ pub fn prepare() -> Result<Machine, Missing> {
         let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         matches!((m(p), m(&gz)), (Some(a), Some(b)) if a >= b)
     };
+    // Tests boot in parallel threads and processes: one thread per process
+    // converts at a time, and the files it writes carry the process id, so
+    // the final rename is the only step another process can see.
+    static CONVERT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = CONVERT.lock().unwrap_or_else(|e| e.into_inner());
     if !fresh(&kernel) {
-        let elf64 = work_dir.join("gnumach");
+        let pid = std::process::id();
+        let elf64 = work_dir.join(format!("gnumach.{pid}.elf64"));
         let bytes = Command::new("gzip")
             .arg("-dc")
             .arg(&gz)
@@ -152,7 +158,7 @@ pub fn prepare() -> Result<Machine, Missing> {
         }
         std::fs::write(&elf64, &bytes.stdout)
             .map_err(|e| Missing::Kernel(format!("cannot write {}: {e}", elf64.display())))?;
-        let tmp = work_dir.join("gnumach32.tmp");
+        let tmp = work_dir.join(format!("gnumach32.{pid}.tmp"));
         run_ok(
             Command::new("objcopy")
                 .args(["-O", "elf32-i386"])
@@ -160,9 +166,11 @@ pub fn prepare() -> Result<Machine, Missing> {
                 .arg(&tmp),
             "objcopy -O elf32-i386",
         )?;
+        let _ = std::fs::remove_file(&elf64);
         std::fs::rename(&tmp, &kernel)
             .map_err(|e| Missing::Kernel(format!("cannot rename {}: {e}", tmp.display())))?;
     }
+    drop(guard);
     Ok(Machine {
         program: PathBuf::from(PROGRAM),
         qemu,
