@@ -234,7 +234,7 @@ fn c_side() -> Result<Side, String> {
     let server_h = run.sheader_h.clone().ok_or("GNU MIG wrote no Server.h")?;
     let opts = |name: &str, text: String| BuildOptions {
         extra_sources: vec![(name.into(), text)],
-        cflags: vec!["-O2".into()],
+        cflags: vec!["-O2".into(), "-ftls-model=initial-exec".into()],
         auto_var_init: AutoVarInit::Uninitialized,
         ..BuildOptions::default()
     };

@@ -365,7 +365,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let cpp = std::env::var("CPP").ok().filter(|s| !s.trim().is_empty());
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    run_with(args, cpp, &mut stdout.lock(), &mut stderr.lock())
+    run_impl(
+        args,
+        cpp,
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+        Teardown::LeaveToExit,
+    )
 }
 
 /// [`run`] with explicit streams and `CPP` value (for tests).
@@ -374,6 +380,28 @@ pub fn run_with(
     env_cpp: Option<String>,
     out: &mut dyn Write,
     err: &mut dyn Write,
+) -> i32 {
+    run_impl(args, env_cpp, out, err, Teardown::Free)
+}
+
+/// What to do with a compilation's data once its outputs are made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Teardown {
+    /// Free it (in-process callers).
+    Free,
+    /// Leave it to the process's exit: [`run`] is the whole `mig-rs` process, which exits
+    /// right after it returns, and the thousands of `free` calls for the source map, the
+    /// types and the routines would only cost time (a few percent of a run). Only data is
+    /// leaked: files are closed and outputs written before.
+    LeaveToExit,
+}
+
+fn run_impl(
+    args: Vec<OsString>,
+    env_cpp: Option<String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    teardown: Teardown,
 ) -> i32 {
     let mut cli = match parse_args(args) {
         Ok(c) => c,
@@ -405,19 +433,22 @@ pub fn run_with(
         if !text.is_empty() {
             let _ = err.write_all(text.as_bytes());
         }
-        let Some(sub) = comp.ok() else {
-            failed = true;
-            continue;
-        };
-        if cli.verbose {
-            let _ = out.write_all(describe(sub).as_bytes());
-        }
-        match outputs_for(&cli, file, &comp, sub, err) {
-            Ok(mut o) => outputs.append(&mut o),
-            Err(msg) => {
-                let _ = err.write_all(msg.as_bytes());
-                failed = true;
+        if let Some(sub) = comp.ok() {
+            if cli.verbose {
+                let _ = out.write_all(describe(sub).as_bytes());
             }
+            match outputs_for(&cli, file, &comp, sub, err) {
+                Ok(mut o) => outputs.append(&mut o),
+                Err(msg) => {
+                    let _ = err.write_all(msg.as_bytes());
+                    failed = true;
+                }
+            }
+        } else {
+            failed = true;
+        }
+        if teardown == Teardown::LeaveToExit {
+            std::mem::forget(comp);
         }
     }
     if failed {
@@ -427,13 +458,17 @@ pub fn run_with(
         );
         return 1;
     }
-    match write_all_atomically(&outputs) {
+    let status = match write_all_atomically(&outputs) {
         Ok(()) => 0,
         Err(msg) => {
             let _ = writeln!(err, "mig-rs: error: {msg}");
             1
         }
+    };
+    if teardown == Teardown::LeaveToExit {
+        std::mem::forget(outputs);
     }
+    status
 }
 
 /// The outputs of one successfully compiled file.
@@ -563,16 +598,51 @@ enum Plan<'a> {
     /// A regular file (or a new one): write `tmp`, then rename it to `dest` (the target of
     /// a symbolic link, so the link is kept).
     Rename { tmp: PathBuf, dest: PathBuf },
+    /// An existing regular file that already holds exactly these bytes (opened as `file`):
+    /// only its modification time is set, so Make still sees a fresh output. If that is
+    /// not allowed (a file owned by someone else), it is replaced like [`Plan::Rename`].
+    Unchanged { file: std::fs::File, dest: PathBuf },
     /// An existing special file (`/dev/stdout`, a FIFO, a terminal): written directly, last.
     Direct { dest: &'a Path },
 }
 
+/// The temporary file `dest` is first written to: in the same directory (so the rename is
+/// atomic), hidden, unique to this process and output.
+fn tmp_path(dest: &Path, n: usize) -> PathBuf {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let fname = dest
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    dir.join(format!(".{fname}.mig-rs-{}-{n}.tmp", std::process::id()))
+}
+
+/// `dest` (a regular file of `len` bytes) opened, if it holds exactly `contents`.
+fn open_if_same(dest: &Path, len: u64, contents: &[u8]) -> Option<std::fs::File> {
+    use std::io::Read;
+    if len != contents.len() as u64 {
+        return None;
+    }
+    let f = std::fs::File::open(dest).ok()?;
+    let mut old = Vec::with_capacity(contents.len() + 1);
+    // One byte more than expected, to notice a file that grew since the stat.
+    (&f).take(contents.len() as u64 + 1)
+        .read_to_end(&mut old)
+        .ok()?;
+    (old == contents).then_some(f)
+}
+
 /// Writes every output to a temporary file next to it, then renames them all into place, so
-/// that an error leaves no half-written file behind. Existing special files (`/dev/stdout`,
-/// FIFOs) cannot be replaced atomically; they are written directly after everything else
-/// succeeded.
+/// that an error leaves no half-written file behind. An output whose file already holds the
+/// same bytes is not rewritten, only its modification time is updated (at the same point):
+/// as atomic, and much cheaper than replacing the file (no new inode, no write-back and
+/// block freeing of the old one). Existing special files (`/dev/stdout`, FIFOs) cannot be
+/// replaced atomically; they are written directly after everything else succeeded.
 fn write_all_atomically(outputs: &[Output]) -> Result<(), String> {
-    let mut plans: Vec<(Plan<'_>, &Output)> = Vec::new();
+    let mut plans: Vec<(Plan<'_>, &Output)> = Vec::with_capacity(outputs.len());
     let cleanup = |plans: &[(Plan<'_>, &Output)]| {
         for (p, _) in plans {
             if let Plan::Rename { tmp, .. } = p {
@@ -582,25 +652,32 @@ fn write_all_atomically(outputs: &[Output]) -> Result<(), String> {
     };
     for (n, o) in outputs.iter().enumerate() {
         // Follow a symbolic link to what it names, so the link itself survives.
-        let dest = match std::fs::symlink_metadata(&o.path) {
+        let (dest, meta) = match std::fs::symlink_metadata(&o.path) {
             Ok(m) if m.file_type().is_symlink() => {
-                std::fs::canonicalize(&o.path).unwrap_or_else(|_| o.path.clone())
+                let dest = std::fs::canonicalize(&o.path).unwrap_or_else(|_| o.path.clone());
+                let meta = std::fs::metadata(&dest).ok();
+                (dest, meta)
             }
-            _ => o.path.clone(),
+            m => (o.path.clone(), m.ok()),
         };
-        if std::fs::metadata(&dest).is_ok_and(|m| !m.is_file()) {
-            plans.push((Plan::Direct { dest: &o.path }, o));
-            continue;
+        if let Some(m) = &meta {
+            if !m.is_file() {
+                plans.push((Plan::Direct { dest: &o.path }, o));
+                continue;
+            }
+            // (Unless an earlier output goes to the same file: the last one must win.)
+            let earlier = plans.iter().any(|(p, _)| match p {
+                Plan::Rename { dest: d, .. } | Plan::Unchanged { dest: d, .. } => *d == dest,
+                Plan::Direct { .. } => false,
+            });
+            if !earlier {
+                if let Some(file) = open_if_same(&dest, m.len(), &o.contents) {
+                    plans.push((Plan::Unchanged { file, dest }, o));
+                    continue;
+                }
+            }
         }
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let fname = dest
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out".into());
-        let tmp = dir.join(format!(".{fname}.mig-rs-{}-{n}.tmp", std::process::id()));
+        let tmp = tmp_path(&dest, n);
         if let Err(e) = std::fs::write(&tmp, &o.contents) {
             cleanup(&plans);
             let _ = std::fs::remove_file(&tmp);
@@ -615,6 +692,19 @@ fn write_all_atomically(outputs: &[Output]) -> Result<(), String> {
     for (i, (plan, o)) in plans.iter().enumerate() {
         let result = match plan {
             Plan::Rename { tmp, dest } => std::fs::rename(tmp, dest),
+            Plan::Unchanged { file, dest } => {
+                match file.set_modified(std::time::SystemTime::now()) {
+                    Ok(()) => Ok(()),
+                    Err(_) => {
+                        let tmp = tmp_path(dest, i);
+                        std::fs::write(&tmp, &o.contents)
+                            .and_then(|()| std::fs::rename(&tmp, dest))
+                            .inspect_err(|_| {
+                                let _ = std::fs::remove_file(&tmp);
+                            })
+                    }
+                }
+            }
             Plan::Direct { .. } => continue,
         };
         if let Err(e) = result {

@@ -283,9 +283,9 @@ mod tests {
         let main = map.add_file(SourceFile::new(
             "main.defs",
             None,
-            "subsystem x 1;\n#include \"t.defs\"\n".into(),
+            "subsystem x 1;\n#include \"t.defs\"\n",
         ));
-        let inc = map.add_file(SourceFile::new("t.defs", None, "type foo = bar;\n".into()));
+        let inc = map.add_file(SourceFile::new("t.defs", None, "type foo = bar;\n"));
         let c0 = map.add_ctx(main, None);
         let at = Loc {
             file: main,

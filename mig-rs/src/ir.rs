@@ -393,22 +393,24 @@ impl Subsystem {
 
     /// GNU MIG's `-list` output: `subsystem base name number id replyid` per routine.
     pub fn routine_list(&self) -> String {
-        let mut s = String::new();
+        use std::fmt::Write as _;
+        let mut s = String::with_capacity(self.routines.len() * (self.name.len() + 40));
         for r in &self.routines {
             let reply = if r.is_simple() {
                 0
             } else {
                 self.base.wrapping_add(r.number).wrapping_add(100)
             };
-            s.push_str(&format!(
-                "{} {} {} {} {} {}\n",
+            let _ = writeln!(
+                s,
+                "{} {} {} {} {} {}",
                 self.name,
                 self.base,
                 r.name,
                 r.number,
                 self.base.wrapping_add(r.number),
                 reply
-            ));
+            );
         }
         s
     }

@@ -16,11 +16,13 @@
 //! source map).
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::preprocess::token::FxMap;
 use crate::source::{Loc, Preprocessed, SourceFile, SourceMap};
 use nom::bytes::complete::{take_while, take_while1};
 use nom::IResult;
 use nom::Parser as _;
 use std::fmt;
+use std::rc::Rc;
 
 /// Reserved words (case-insensitive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,6 +65,8 @@ pub enum Kw {
     CString,
 }
 
+/// The keywords' spellings (for messages); the lexer recognizes them with `reserved`, which
+/// must list the same words (a test checks).
 const KEYWORDS: &[(&str, Kw)] = &[
     ("routine", Kw::Routine),
     ("simpleroutine", Kw::SimpleRoutine),
@@ -126,6 +130,7 @@ pub enum FlagKw {
     RetCode,
 }
 
+/// The flags' spellings (for messages); recognized by `reserved`, like [`KEYWORDS`].
 const FLAGS: &[(&str, FlagKw)] = &[
     ("islong", FlagKw::IsLong),
     ("isnotlong", FlagKw::IsNotLong),
@@ -225,7 +230,8 @@ const SYMBOLIC: &[SymType] = &[
 /// What a token is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokKind {
-    Ident(String),
+    /// An identifier (shared by every token with that spelling, and by the syntax tree).
+    Ident(Rc<str>),
     Kw(Kw),
     Flag(FlagKw),
     Sym(SymType),
@@ -288,25 +294,11 @@ enum Mode {
 fn is_ident_start(c: char) -> bool {
     c.is_ascii_alphabetic() || c == '_'
 }
-fn is_ident_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
 fn is_string_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '.' | '_' | '$')
 }
 fn is_blank(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\x0b' | '\x0c')
-}
-
-fn ident(i: &str) -> IResult<&str, &str> {
-    let start = i;
-    let (i, _) = take_while1(is_ident_start).parse(i)?;
-    let (i, _) = take_while(is_ident_char).parse(i)?;
-    Ok((i, &start[..start.len() - i.len()]))
-}
-
-fn digits(i: &str) -> IResult<&str, &str> {
-    take_while1(|c: char| c.is_ascii_digit()).parse(i)
 }
 
 fn quoted(i: &str, open: char, close: char) -> IResult<&str, &str> {
@@ -318,21 +310,85 @@ fn quoted(i: &str, open: char, close: char) -> IResult<&str, &str> {
 }
 
 /// Classifies an identifier-shaped word.
+#[cfg(test)]
 fn classify(word: &str) -> TokKind {
-    if let Some(s) = SYMBOLIC.iter().find(|s| s.spelling == word) {
-        return TokKind::Sym(*s);
+    classify_or(word, || Rc::from(word))
+}
+
+/// Classifies an identifier-shaped word, taking an identifier's shared string from `ident`
+/// (called for identifiers only).
+fn classify_or(word: &str, ident: impl FnOnce() -> Rc<str>) -> TokKind {
+    if word.starts_with("MACH_MSG_TYPE_") {
+        if let Some(s) = SYMBOLIC.iter().find(|s| s.spelling == word) {
+            return TokKind::Sym(*s);
+        }
     }
-    let lower = word.to_ascii_lowercase();
-    if lower == "polymorphic" {
-        return TokKind::Sym(POLYMORPHIC_KW);
+    // Reserved words are short ASCII: lower-case the word into a buffer, if it fits.
+    const LONGEST: usize = 16;
+    if word.len() <= LONGEST {
+        let mut buf = [0u8; LONGEST];
+        let lower = &mut buf[..word.len()];
+        lower.copy_from_slice(word.as_bytes());
+        lower.make_ascii_lowercase();
+        if let Some(k) = reserved(lower) {
+            return k;
+        }
     }
-    if let Some((_, k)) = KEYWORDS.iter().find(|(s, _)| *s == lower) {
-        return TokKind::Kw(*k);
-    }
-    if let Some((_, f)) = FLAGS.iter().find(|(s, _)| *s == lower) {
-        return TokKind::Flag(*f);
-    }
-    TokKind::Ident(word.to_string())
+    TokKind::Ident(ident())
+}
+
+/// The reserved word spelled `lower` (lower case): [`KEYWORDS`], [`FLAGS`] and
+/// `polymorphic`, as a `match` (a jump on the length, then a comparison or two) rather than
+/// a search of the tables, since every identifier of a file comes through here.
+fn reserved(lower: &[u8]) -> Option<TokKind> {
+    use TokKind::{Flag, Kw as K};
+    Some(match lower {
+        b"routine" => K(Kw::Routine),
+        b"simpleroutine" => K(Kw::SimpleRoutine),
+        b"subsystem" => K(Kw::Subsystem),
+        b"msgoption" => K(Kw::MsgOption),
+        b"msgseqno" => K(Kw::MsgSeqno),
+        b"waittime" => K(Kw::WaitTime),
+        b"nowaittime" => K(Kw::NoWaitTime),
+        b"in" => K(Kw::In),
+        b"out" => K(Kw::Out),
+        b"inout" => K(Kw::InOut),
+        b"requestport" => K(Kw::RequestPort),
+        b"replyport" => K(Kw::ReplyPort),
+        b"ureplyport" => K(Kw::UReplyPort),
+        b"sreplyport" => K(Kw::SReplyPort),
+        b"array" => K(Kw::Array),
+        b"of" => K(Kw::Of),
+        b"serverprefix" => K(Kw::ServerPrefix),
+        b"userprefix" => K(Kw::UserPrefix),
+        b"serverdemux" => K(Kw::ServerDemux),
+        b"rcsid" => K(Kw::RcsId),
+        b"import" => K(Kw::Import),
+        b"uimport" => K(Kw::UImport),
+        b"simport" => K(Kw::SImport),
+        b"type" => K(Kw::Type),
+        b"kernelserver" => K(Kw::KernelServer),
+        b"kerneluser" => K(Kw::KernelUser),
+        b"skip" => K(Kw::Skip),
+        b"struct" => K(Kw::Struct),
+        b"intran" => K(Kw::InTran),
+        b"intranpayload" => K(Kw::InTranPayload),
+        b"outtran" => K(Kw::OutTran),
+        b"destructor" => K(Kw::Destructor),
+        b"ctype" => K(Kw::CType),
+        b"cusertype" => K(Kw::CUserType),
+        b"cservertype" => K(Kw::CServerType),
+        b"c_string" => K(Kw::CString),
+        b"islong" => Flag(FlagKw::IsLong),
+        b"isnotlong" => Flag(FlagKw::IsNotLong),
+        b"dealloc" => Flag(FlagKw::Dealloc),
+        b"notdealloc" => Flag(FlagKw::NotDealloc),
+        b"servercopy" => Flag(FlagKw::ServerCopy),
+        b"countinout" => Flag(FlagKw::CountInOut),
+        b"retcode" => Flag(FlagKw::RetCode),
+        b"polymorphic" => TokKind::Sym(POLYMORPHIC_KW),
+        _ => return None,
+    })
 }
 
 /// Lexes the preprocessor's output. Locations come from `pp`'s segments; text with no
@@ -341,12 +397,13 @@ fn classify(word: &str) -> TokKind {
 pub fn lex(pp: &Preprocessed, map: &mut SourceMap, diags: &mut Diagnostics) -> Vec<Token> {
     let text = pp.text.as_str();
     let mut fallback: Option<(crate::source::FileId, crate::source::CtxId)> = None;
+    let mut origins = pp.cursor();
     let mut locate = |map: &mut SourceMap, start: usize, end: usize| -> Loc {
-        if let Some(l) = pp.origin_range(start as u32, end as u32) {
+        if let Some(l) = origins.origin_range(start as u32, end as u32) {
             return l;
         }
         let (file, ctx) = *fallback.get_or_insert_with(|| {
-            let f = map.add_file(SourceFile::new("<preprocessed>", None, pp.text.clone()));
+            let f = map.add_file(SourceFile::new("<preprocessed>", None, pp.text.as_str()));
             let c = map.add_ctx(f, None);
             (f, c)
         });
@@ -359,19 +416,23 @@ pub fn lex(pp: &Preprocessed, map: &mut SourceMap, diags: &mut Diagnostics) -> V
         }
     };
 
-    let mut toks: Vec<Token> = Vec::new();
+    // About one token per 8 to 11 bytes of preprocessed .defs text (indentation, line
+    // markers): reserved at once rather than grown by copying.
+    let mut toks: Vec<Token> = Vec::with_capacity(text.len() / 8);
+    let mut idents: FxMap<&str, Rc<str>> = FxMap::default();
     let mut mode = Mode::Normal;
     let mut depth: i32 = 0;
     let mut i = text;
     let pos = |rest: &str| text.len() - rest.len();
 
     while let Some(c) = i.chars().next() {
-        if c == '\n' {
-            i = &i[1..];
-            continue;
-        }
-        if is_blank(c) {
-            i = &i[c.len_utf8()..];
+        // White space, a run at a time (all of it is ASCII).
+        let blanks = i
+            .bytes()
+            .take_while(|&b| b == b'\n' || is_blank(b as char))
+            .count();
+        if blanks > 0 {
+            i = &i[blanks..];
             continue;
         }
         if c == '#' && pos(i) == line_start(text, pos(i)) {
@@ -408,9 +469,21 @@ pub fn lex(pp: &Preprocessed, map: &mut SourceMap, diags: &mut Diagnostics) -> V
                 Err(_) => (&i[c.len_utf8()..], TokKind::Error(c)),
             },
             Mode::Normal => {
-                if let Ok((r, w)) = ident(i) {
-                    (r, classify(w))
-                } else if let Ok((r, d)) = digits(i) {
+                // Identifiers and numbers are ASCII: the length of the run of bytes from
+                // the first one that satisfy `ok`.
+                let run = |ok: fn(&u8) -> bool| {
+                    1 + i.as_bytes()[1..].iter().take_while(|b| ok(b)).count()
+                };
+                if is_ident_start(c) {
+                    let n = run(|b| b.is_ascii_alphanumeric() || *b == b'_');
+                    let word = &i[..n];
+                    // One string per distinct identifier: type names recur in every routine.
+                    let kind = classify_or(word, || {
+                        idents.entry(word).or_insert_with(|| Rc::from(word)).clone()
+                    });
+                    (&i[n..], kind)
+                } else if c.is_ascii_digit() {
+                    let (d, r) = i.split_at(run(u8::is_ascii_digit));
                     match d.parse::<u32>() {
                         Ok(n) => (r, TokKind::Number(n)),
                         Err(_) => {
@@ -493,7 +566,7 @@ mod tests {
 
     fn lex_str(s: &str) -> (Vec<TokKind>, Diagnostics) {
         let mut map = SourceMap::new();
-        let f = map.add_file(SourceFile::new("t.defs", None, s.to_string()));
+        let f = map.add_file(SourceFile::new("t.defs", None, s));
         let c = map.add_ctx(f, None);
         let pp = Preprocessed {
             text: s.to_string(),
@@ -525,6 +598,22 @@ mod tests {
         assert_eq!(t[4], TokKind::Ident("mach_msg_type_integer_32".into()));
         assert!(matches!(t[5], TokKind::Sym(s) if s.in_name == POLY));
         assert_eq!(t[6], TokKind::Flag(FlagKw::Dealloc));
+    }
+
+    #[test]
+    fn reserved_words_match_the_tables() {
+        for (s, k) in KEYWORDS {
+            assert_eq!(classify(s), TokKind::Kw(*k), "{s}");
+            assert_eq!(classify(&s.to_ascii_uppercase()), TokKind::Kw(*k), "{s}");
+            assert_eq!(k.as_str(), *s);
+        }
+        for (s, f) in FLAGS {
+            assert_eq!(classify(s), TokKind::Flag(*f), "{s}");
+            assert_eq!(flag_str(*f), *s);
+        }
+        for near in ["routin", "routines", "c_strin", "in_", "polymorphi", "x"] {
+            assert_eq!(classify(near), TokKind::Ident(near.into()), "{near}");
+        }
     }
 
     #[test]

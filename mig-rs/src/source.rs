@@ -6,6 +6,7 @@
 //! [`Expansion`] it was produced by, if a macro produced it.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Index of a file in a [`SourceMap`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,20 +28,52 @@ pub struct SourceFile {
     pub name: String,
     /// The path on disk, if the file came from disk.
     pub path: Option<PathBuf>,
-    /// The text. Invalid UTF-8 was replaced by U+FFFD; the preprocessor reports it.
-    pub text: String,
+    /// The text. Invalid UTF-8 was replaced by U+FFFD; the preprocessor reports it. Shared
+    /// (not copied) with the preprocessor's lexer.
+    pub text: Rc<String>,
     line_starts: Vec<u32>,
+}
+
+/// Byte offsets where the lines of `text` start (the first is 0).
+pub fn line_starts(text: &str) -> Vec<u32> {
+    const NL: u64 = u64::from_le_bytes([b'\n'; 8]);
+    const LOW: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let bytes = text.as_bytes();
+    let mut starts = Vec::with_capacity(bytes.len() / 32 + 2);
+    starts.push(0);
+    let mut push_from = |base: usize, chunk: &[u8]| {
+        for (i, &b) in chunk.iter().enumerate() {
+            if b == b'\n' {
+                starts.push((base + i) as u32 + 1);
+            }
+        }
+    };
+    // Eight bytes at a time, looking closer only at words that hold a newline.
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let x = u64::from_le_bytes(b) ^ NL;
+        if x.wrapping_sub(LOW) & !x & HIGH != 0 {
+            push_from(base, w);
+        }
+        base += 8;
+    }
+    push_from(base, words.remainder());
+    starts
 }
 
 impl SourceFile {
     /// Creates a file and indexes its lines.
-    pub fn new(name: impl Into<String>, path: Option<PathBuf>, text: String) -> SourceFile {
-        let mut line_starts = vec![0u32];
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
-                line_starts.push(i as u32 + 1);
-            }
-        }
+    pub fn new(
+        name: impl Into<String>,
+        path: Option<PathBuf>,
+        text: impl Into<String>,
+    ) -> SourceFile {
+        let text = Rc::new(text.into());
+        let line_starts = line_starts(&text);
         SourceFile {
             name: name.into(),
             path,
@@ -55,6 +88,11 @@ impl SourceFile {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),
         }
+    }
+
+    /// Byte offsets where the lines start (the first is 0).
+    pub fn line_starts(&self) -> &[u32] {
+        &self.line_starts
     }
 
     /// Byte offset where zero-based line `line` starts.
@@ -289,13 +327,17 @@ pub struct Preprocessed {
 }
 
 impl Preprocessed {
-    /// The source location of output byte `off`, if that byte came from a source file.
-    pub fn origin(&self, off: u32) -> Option<Loc> {
-        let i = match self.segments.binary_search_by(|s| s.out_start.cmp(&off)) {
-            Ok(i) => i,
-            Err(0) => return None,
-            Err(i) => i - 1,
-        };
+    /// The index of the segment `off` falls in (the last one starting at or before it).
+    fn segment_index(&self, off: u32) -> Option<usize> {
+        match self.segments.binary_search_by(|s| s.out_start.cmp(&off)) {
+            Ok(i) => Some(i),
+            Err(0) => None,
+            Err(i) => Some(i - 1),
+        }
+    }
+
+    /// The origin of `off` in segment `i` (which starts at or before `off`).
+    fn origin_in(&self, i: usize, off: u32) -> Option<Loc> {
         let s = self.segments[i];
         let delta = off - s.out_start;
         if delta > s.len {
@@ -309,18 +351,21 @@ impl Preprocessed {
         })
     }
 
+    /// The source location of output byte `off`, if that byte came from a source file.
+    pub fn origin(&self, off: u32) -> Option<Loc> {
+        self.origin_in(self.segment_index(off)?, off)
+    }
+
     /// The source location of output range `start..end`: the origin of `start`, extended to
     /// `end` when both ends come from the same segment.
     pub fn origin_range(&self, start: u32, end: u32) -> Option<Loc> {
-        let a = self.origin(start)?;
-        let b = self.origin(end.saturating_sub(1).max(start));
-        Some(match b {
-            Some(b) if b.file == a.file && b.ctx == a.ctx && b.expansion == a.expansion => Loc {
-                end: b.start + u32::from(end > start),
-                ..a
-            },
-            _ => a.with_len(end.saturating_sub(start).min(1)),
-        })
+        OriginCursor::new(self).origin_range(start, end)
+    }
+
+    /// A cursor for looking up the origins of increasing offsets (as a lexer does) in
+    /// amortized constant time instead of a binary search each.
+    pub fn cursor(&self) -> OriginCursor<'_> {
+        OriginCursor::new(self)
     }
 
     /// The location of the last segment's end (for "unexpected end of input").
@@ -335,13 +380,70 @@ impl Preprocessed {
     }
 }
 
+/// Looks up origins in a [`Preprocessed`] text, fast for increasing offsets: it remembers
+/// the segment of the last lookup and walks forward from there (falling back to a binary
+/// search for a backward or far jump). Results are those of [`Preprocessed::origin`] and
+/// [`Preprocessed::origin_range`].
+#[derive(Clone, Debug)]
+pub struct OriginCursor<'a> {
+    pp: &'a Preprocessed,
+    /// The segment of the last lookup.
+    seg: usize,
+}
+
+impl<'a> OriginCursor<'a> {
+    pub fn new(pp: &'a Preprocessed) -> OriginCursor<'a> {
+        OriginCursor { pp, seg: 0 }
+    }
+
+    fn segment_index(&mut self, off: u32) -> Option<usize> {
+        let segs = &self.pp.segments;
+        let mut i = self.seg;
+        if segs.get(i).is_some_and(|s| s.out_start <= off) {
+            // Segments are sorted and non-empty: walk a few forward, then search.
+            let mut steps = 0;
+            while segs.get(i + 1).is_some_and(|s| s.out_start <= off) {
+                i += 1;
+                steps += 1;
+                if steps == 8 {
+                    i = self.pp.segment_index(off)?;
+                    break;
+                }
+            }
+        } else {
+            i = self.pp.segment_index(off)?;
+        }
+        self.seg = i;
+        Some(i)
+    }
+
+    /// [`Preprocessed::origin`].
+    pub fn origin(&mut self, off: u32) -> Option<Loc> {
+        let i = self.segment_index(off)?;
+        self.pp.origin_in(i, off)
+    }
+
+    /// [`Preprocessed::origin_range`].
+    pub fn origin_range(&mut self, start: u32, end: u32) -> Option<Loc> {
+        let a = self.origin(start)?;
+        let b = self.origin(end.saturating_sub(1).max(start));
+        Some(match b {
+            Some(b) if b.file == a.file && b.ctx == a.ctx && b.expansion == a.expansion => Loc {
+                end: b.start + u32::from(end > start),
+                ..a
+            },
+            _ => a.with_len(end.saturating_sub(start).min(1)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn line_col() {
-        let f = SourceFile::new("a", None, "ab\ncdé\n\nx".into());
+        let f = SourceFile::new("a", None, "ab\ncdé\n\nx");
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(3), (2, 1));
         assert_eq!(f.line_col(7), (2, 4));
@@ -353,9 +455,27 @@ mod tests {
     }
 
     #[test]
+    fn line_starts_everywhere() {
+        for text in [
+            "",
+            "\n",
+            "a",
+            "a\nb",
+            "0123456\n89abcdef\n\n",
+            "\n\n\n\n\n\n\n\n\n",
+            "é\nü",
+        ] {
+            let slow: Vec<u32> = std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i as u32 + 1))
+                .collect();
+            assert_eq!(line_starts(text), slow, "{text:?}");
+        }
+    }
+
+    #[test]
     fn origins() {
         let mut m = SourceMap::new();
-        let f = m.add_file(SourceFile::new("a", None, "hello world".into()));
+        let f = m.add_file(SourceFile::new("a", None, "hello world"));
         let c = m.add_ctx(f, None);
         let loc = |start| Loc {
             file: f,
@@ -386,5 +506,14 @@ mod tests {
             p.origin_range(6, 11).map(|l| (l.start, l.end)),
             Some((0, 5))
         );
+        // A cursor gives the same answers, forwards, backwards and past the end.
+        let mut c = p.cursor();
+        for off in (0..13).chain((0..13).rev()).chain([12, 0, 7, 3, 11]) {
+            assert_eq!(c.origin(off), p.origin(off), "{off}");
+            assert_eq!(
+                c.origin_range(off, off + 2),
+                OriginCursor::new(&p).origin_range(off, off + 2)
+            );
+        }
     }
 }

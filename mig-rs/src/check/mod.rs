@@ -51,9 +51,30 @@ struct State<'o> {
 /// Checks a parsed file. Returns the subsystem if one was declared (callers must still look
 /// at `diags` for errors before generating anything).
 pub fn check(file: &ast::File, opts: &CheckOptions, diags: &mut Diagnostics) -> Option<Subsystem> {
+    check_stmts(&file.stmts, opts, diags)
+}
+
+/// [`check`], consuming the syntax tree: each statement is freed once it is checked, so
+/// the IR built from the next ones reuses that memory instead of touching new pages.
+pub fn check_owned(
+    file: ast::File,
+    opts: &CheckOptions,
+    diags: &mut Diagnostics,
+) -> Option<Subsystem> {
+    check_stmts(file.stmts, opts, diags)
+}
+
+fn check_stmts<S: std::borrow::Borrow<ast::Stmt>>(
+    stmts: impl IntoIterator<Item = S, IntoIter: ExactSizeIterator>,
+    opts: &CheckOptions,
+    diags: &mut Diagnostics,
+) -> Option<Subsystem> {
+    let stmts = stmts.into_iter();
     let mut st = State {
         opts,
-        types: Types::new(opts.target),
+        // Roughly two types per statement (named types, arrays, counts); reserved at once
+        // rather than grown by copying.
+        types: Types::with_capacity(opts.target, stmts.len() * 2),
         subsystem: None,
         subsystem_seen: false,
         msg_option: None,
@@ -64,11 +85,12 @@ pub fn check(file: &ast::File, opts: &CheckOptions, diags: &mut Diagnostics) -> 
         rcsid: None,
         imports: Vec::new(),
         rt_number: 0,
-        routines: Vec::new(),
+        // About half the statements of a subsystem file are routines.
+        routines: Vec::with_capacity(stmts.len() / 2 + 1),
         fatal: false,
     };
-    for stmt in &file.stmts {
-        st.statement(stmt, diags);
+    for stmt in stmts {
+        st.statement(stmt.borrow(), diags);
         if st.fatal {
             break;
         }
@@ -260,7 +282,7 @@ impl State<'_> {
                 let mut bad = false;
                 for (i, (ty, name)) in members.iter().enumerate() {
                     let t = self.types.prev_decl(&ty.name, ty.loc, diags);
-                    let t = self.types.get(t).clone();
+                    let t = self.types.get(t);
                     if t.poisoned {
                         bad = true;
                         continue;
@@ -299,7 +321,11 @@ impl State<'_> {
 
     /// `NamedTypeSpec`: spec, translation clauses, then the declaration checks.
     fn named_type(&mut self, nt: &ast::NamedType, diags: &mut Diagnostics) -> TypeId {
-        let id = self.type_spec(&nt.spec, diags);
+        let id = match &nt.spec.kind {
+            // `itPrevDecl`, then `itResetType` below: the copy need not copy what is reset.
+            TypeSpecKind::Prev(id) => self.types.prev_decl_reset(&id.name, id.loc, diags),
+            _ => self.type_spec(&nt.spec, diags),
+        };
         self.types.reset_type(id);
         for c in &nt.clauses {
             self.clause(id, c, nt.spec.loc, diags);
@@ -314,14 +340,14 @@ impl State<'_> {
         let set =
             |slot: &mut Option<String>, what: &str, v: &ast::Ident, diags: &mut Diagnostics| {
                 if let Some(old) = slot.as_deref() {
-                    if old != v.name {
+                    if old != &*v.name {
                         diags.push(
                             Diagnostic::warning(format!("conflicting {what} ({old}, {})", v.name))
                                 .at(v.loc),
                         );
                     }
                 }
-                *slot = Some(v.name.clone());
+                *slot = Some(v.name.to_string());
             };
         let _ = loc;
         match c {
@@ -394,7 +420,7 @@ impl State<'_> {
                     }
                     *flag = true;
                 }
-                self.subsystem = Some((name.name.clone(), base.0, stmt.loc));
+                self.subsystem = Some((name.name.to_string(), base.0, stmt.loc));
                 if self.subsystem_seen {
                     diags.push(
                         Diagnostic::error("Basic types were already initialized")
@@ -416,9 +442,9 @@ impl State<'_> {
                     Some(s.clone())
                 }
             }
-            StmtKind::ServerPrefix(id) => self.server_prefix = id.name.clone(),
-            StmtKind::UserPrefix(id) => self.user_prefix = id.name.clone(),
-            StmtKind::ServerDemux(id) => self.server_demux = Some(id.name.clone()),
+            StmtKind::ServerPrefix(id) => self.server_prefix = id.name.to_string(),
+            StmtKind::UserPrefix(id) => self.user_prefix = id.name.to_string(),
+            StmtKind::ServerDemux(id) => self.server_demux = Some(id.name.to_string()),
             StmtKind::Type(nt) => {
                 let id = self.named_type(nt, diags);
                 if let Ok(Some(prev)) = self.types.lookup(&nt.name.name, nt.name.loc, diags) {
@@ -471,7 +497,7 @@ impl State<'_> {
             );
             return;
         }
-        let mut raw = Vec::new();
+        let mut raw = Vec::with_capacity(decl.args.len());
         for a in &decl.args {
             let kind = match a.direction.map(|d| d.0) {
                 None => ArgKind(ArgKind::NONE),
@@ -503,7 +529,7 @@ impl State<'_> {
             };
             let flags = fold_flags(&a.flags, diags);
             raw.push(RawArg {
-                name: a.name.name.clone(),
+                name: &a.name.name,
                 kind,
                 ty,
                 flags,
@@ -540,7 +566,7 @@ impl State<'_> {
         let no_reply_args = !c.args.iter().any(|a| a.kind.all(ArgKind::RETURN_SND));
         let prefix = &self.opts.routine_prefix;
         self.routines.push(Routine {
-            name: decl.name.name.clone(),
+            name: decl.name.name.to_string(),
             kind,
             number,
             user_name: format!("{prefix}{}{}", self.user_prefix, decl.name.name),

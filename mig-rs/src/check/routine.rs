@@ -13,8 +13,8 @@ use crate::source::Loc;
 use mig_runtime::wire::{type_name, Target};
 
 /// An argument as written, with its resolved type (None after a type error).
-pub struct RawArg {
-    pub name: String,
+pub struct RawArg<'a> {
+    pub name: &'a str,
     pub kind: ArgKind,
     pub ty: Option<TypeId>,
     pub flags: Flags,
@@ -109,7 +109,7 @@ pub fn check_args(
     kind: RoutineKind,
     name: &str,
     name_loc: Loc,
-    raw: Vec<RawArg>,
+    raw: Vec<RawArg<'_>>,
     types: &mut Types,
     env: &RoutineEnv<'_>,
     diags: &mut Diagnostics,
@@ -118,9 +118,11 @@ pub fn check_args(
     let builtins = types.builtins?;
     let one_way = kind == RoutineKind::SimpleRoutine;
     let kind_str = if one_way { "SimpleRoutine" } else { "Routine" };
+    // Room for the return code, the dummy ports and options, and a few implicit arguments.
+    let room = raw.len() * 2 + 6;
     let mut list = ArgList {
-        nodes: Vec::new(),
-        order: Vec::new(),
+        nodes: Vec::with_capacity(room),
+        order: Vec::with_capacity(room),
     };
 
     // rtAddRetCode: first.
@@ -130,7 +132,7 @@ pub fn check_args(
         flags: Flags::NONE,
     });
     for r in raw {
-        let mut a = blank_arg(&r.name, r.kind, r.ty.unwrap_or(builtins.ret_code));
+        let mut a = blank_arg(r.name, r.kind, r.ty.unwrap_or(builtins.ret_code));
         a.loc = Some(r.loc);
         list.push_back(Node {
             arg: a,
@@ -227,20 +229,23 @@ pub fn check_args(
             let a = &list.nodes[i].arg;
             (a.server_copy, a.dealloc, a.count_in_out)
         };
-        let t = types.get(ty).clone();
+        let (var_array, poly) = {
+            let t = types.get(ty);
+            (t.var_array, t.in_name == POLY || t.out_name == POLY)
+        };
         if server_copy {
             add_scopy(&mut list, i, types);
         }
         if dealloc == Dealloc::Maybe {
             add_dealloc(&mut list, i, types);
         }
-        if t.var_array {
+        if var_array {
             add_count(&mut list, i, types);
         }
         if count_in_out {
             add_count_in_out(&mut list, i, types);
         }
-        if t.in_name == POLY || t.out_name == POLY {
+        if poly {
             add_poly(&mut list, i, types);
         }
     }
@@ -397,8 +402,13 @@ pub fn check_args(
     }
     let map = |x: Option<ArgId>| x.map(|ArgId(i)| ArgId(pos_of[i as usize]));
     let mut args: Vec<Arg> = Vec::with_capacity(list.order.len());
-    for &i in &list.order {
-        let mut a = list.nodes[i].arg.clone();
+    let order = std::mem::take(&mut list.order);
+    let mut nodes: Vec<Option<Arg>> = list.nodes.into_iter().map(|n| Some(n.arg)).collect();
+    for &i in &order {
+        // Every node is in the order exactly once.
+        let Some(mut a) = nodes[i].take() else {
+            continue;
+        };
         a.count = map(a.count);
         a.c_in_out = map(a.c_in_out);
         a.poly = map(a.poly);
@@ -526,9 +536,9 @@ fn set_arg_defaults(
 fn process_flags(n: &mut Node, types: &Types, diags: &mut Diagnostics) {
     let Some(ty) = n.ty else { return };
     let t = types.get(ty);
-    let name = n.arg.name.clone();
+    let name = n.arg.name.as_str();
     let loc = n.arg.loc;
-    let flags = Types::check_flags(n.flags, &name, loc, diags);
+    let flags = Types::check_flags(n.flags, name, loc, diags);
     n.flags = flags;
     let k = n.arg.kind;
     n.arg.dealloc = if ((types.kernel_server && k.any(ArgKind::RETURN_BITS_BASE))
@@ -538,9 +548,9 @@ fn process_flags(n: &mut Node, types: &Types, diags: &mut Diagnostics) {
     {
         Dealloc::Yes
     } else {
-        Types::check_dealloc(t, flags, t.dealloc, &name, loc, diags)
+        Types::check_dealloc(t, flags, t.dealloc, name, loc, diags)
     };
-    n.arg.long_form = Types::check_is_long(t, flags, t.long_form, &name, loc, diags);
+    n.arg.long_form = Types::check_is_long(t, flags, t.long_form, name, loc, diags);
     if flags.has(Flags::SERVER_COPY) {
         if t.indefinite && k.any(ArgKind::SEND) {
             n.arg.server_copy = true;
@@ -636,10 +646,11 @@ fn implicit(list: &mut ArgList, parent: usize, name: String, kind: ArgKind, ty: 
 
 fn add_count(list: &mut ArgList, i: usize, types: &mut Types) {
     let ty = types.make_count_type();
-    let parent_ty = types.get(list.nodes[i].ty.unwrap_or(ty)).clone();
+    let parent_ty = types.get(list.nodes[i].ty.unwrap_or(ty));
+    let is_string = parent_ty.is_string;
     let multiplier = parent_ty.element.map(|e| types.get(e).number).unwrap_or(1);
     let pk = list.nodes[i].arg.kind;
-    let kind = if parent_ty.is_string {
+    let kind = if is_string {
         ArgKind(ArgKind::COUNT)
     } else {
         ArgKind::AK_COUNT.add(pk.0 & (ArgKind::SEND_BITS | ArgKind::RETURN_BITS))
@@ -665,17 +676,18 @@ fn add_count_in_out(list: &mut ArgList, i: usize, types: &mut Types) {
 fn add_poly(list: &mut ArgList, i: usize, types: &mut Types) {
     let ty = types.make_poly_type();
     let Some(pty) = list.nodes[i].ty else { return };
-    let t = types.get(pty).clone();
+    let t = types.get(pty);
+    let (in_name, out_name) = (t.in_name, t.out_name);
     let ks = types.kernel_server;
     let mut send = ArgKind::SEND | ArgKind::SEND_BODY;
     let mut ret = ArgKind::RETURN_BITS_BASE | ArgKind::RETURN_BODY;
-    if t.in_name == POLY {
+    if in_name == POLY {
         send |= ArgKind::USER_ARG | ArgKind::SEND_SND;
         if !ks {
             ret |= ArgKind::SERVER_ARG | ArgKind::RETURN_SND;
         }
     }
-    if t.out_name == POLY {
+    if out_name == POLY {
         send |= ArgKind::SERVER_ARG | ArgKind::SEND_RCV;
         ret |= ArgKind::USER_ARG | ArgKind::RETURN_RCV;
         if ks {

@@ -23,7 +23,7 @@ type bytes_t = array[] of char;
 
 pub(crate) fn run(src: &str, target: Target) -> (Option<Subsystem>, Diagnostics, SourceMap) {
     let mut map = SourceMap::new();
-    let f = map.add_file(SourceFile::new("test.defs", None, src.to_string()));
+    let f = map.add_file(SourceFile::new("test.defs", None, src));
     let c = map.add_ctx(f, None);
     let pp = Preprocessed {
         text: src.to_string(),

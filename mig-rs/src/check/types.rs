@@ -8,6 +8,7 @@
 //! ([`Types`]) and refer to their element type by [`TypeId`].
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::preprocess::token::FxMap;
 use crate::source::Loc;
 use mig_runtime::wire::{type_name, Target};
 
@@ -181,6 +182,8 @@ pub struct Types {
     arena: Vec<Type>,
     /// Named types in declaration order; a redefinition adds a later entry that wins.
     names: Vec<(String, TypeId)>,
+    /// The winning entry of `names` for each name.
+    by_name: FxMap<String, TypeId>,
     pub target: Target,
     pub kernel_user: bool,
     pub kernel_server: bool,
@@ -200,9 +203,15 @@ enum UseLong {
 
 impl Types {
     pub fn new(target: Target) -> Types {
+        Types::with_capacity(target, 0)
+    }
+
+    /// [`Types::new`] with room for `n` types.
+    pub fn with_capacity(target: Target, n: usize) -> Types {
         Types {
-            arena: Vec::new(),
-            names: Vec::new(),
+            arena: Vec::with_capacity(n),
+            names: Vec::with_capacity(n / 2),
+            by_name: FxMap::default(),
             target,
             kernel_user: false,
             kernel_server: false,
@@ -242,11 +251,13 @@ impl Types {
 
     /// Looks up a named type without diagnostics.
     pub fn find(&self, name: &str) -> Option<TypeId> {
-        self.names
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, id)| *id)
+        self.by_name.get(name).copied()
+    }
+
+    /// Adds `name` for `id` to the symbol table (after any earlier entry, which it hides).
+    fn add_name(&mut self, name: &str, id: TypeId) {
+        self.names.push((name.to_string(), id));
+        self.by_name.insert(name.to_string(), id);
     }
 
     /// `itLookUp`: fails with GNU MIG's error before `subsystem` (the error is already
@@ -275,7 +286,7 @@ impl Types {
     /// `itInsert`.
     pub fn insert(&mut self, name: &str, id: TypeId) {
         self.get_mut(id).name = Some(name.to_string());
-        self.names.push((name.to_string(), id));
+        self.add_name(name, id);
     }
 
     /// `itCalculateSizeInfo`.
@@ -495,7 +506,7 @@ impl Types {
     pub fn check_decl(&mut self, name: &str, id: TypeId, diags: &mut Diagnostics) {
         self.get_mut(id).name = Some(name.to_string());
         self.calc_name_info(id);
-        let t = self.get(id).clone();
+        let t = self.get(id);
         let loc = t.loc;
         if t.poisoned {
             return;
@@ -533,17 +544,16 @@ impl Types {
             }
         }
         let flags = Self::check_flags(t.flags, name, loc, diags);
-        let dealloc = Self::check_dealloc(&t, flags, Dealloc::No, name, loc, diags);
-        let mut probe = t.clone();
-        probe.flags = flags;
-        probe.dealloc = dealloc;
-        let u = Self::use_long(&probe, loc, Some(diags));
+        let dealloc = Self::check_dealloc(t, flags, Dealloc::No, name, loc, diags);
+        // `use_long` and `check_is_long` read neither the flags nor the deallocation, so the
+        // type as it is stands for the type with `flags` and `dealloc` applied.
+        let u = Self::use_long(t, loc, Some(diags));
         if u == UseLong::TooLong {
             diags.push(
                 Diagnostic::error(format!("{name}: too big for mach_msg_type_long_t")).at_opt(loc),
             );
         }
-        let long = Self::check_is_long(&probe, flags, u >= UseLong::ShouldBeLong, name, loc, diags);
+        let long = Self::check_is_long(t, flags, u >= UseLong::ShouldBeLong, name, loc, diags);
         let t = self.get_mut(id);
         t.flags = flags;
         t.dealloc = dealloc;
@@ -653,6 +663,28 @@ impl Types {
         self.add(t)
     }
 
+    /// `itCopyType` followed by `itResetType`: a fresh anonymous copy without translation
+    /// and C type information (without copying those strings first).
+    fn copy_type_reset(&mut self, old: TypeId) -> TypeId {
+        let o = self.get(old);
+        let t = Type {
+            name: None,
+            in_name_str: o.in_name_str.clone(),
+            out_name_str: o.out_name_str.clone(),
+            element: Some(old),
+            user_type: None,
+            server_type: None,
+            trans_type: None,
+            in_trans: None,
+            in_trans_payload: None,
+            out_trans: None,
+            destructor: None,
+            loc: o.loc,
+            ..*o
+        };
+        self.add(t)
+    }
+
     /// `itResetType`: drop translation and C type information.
     pub fn reset_type(&mut self, id: TypeId) -> TypeId {
         let t = self.get_mut(id);
@@ -677,9 +709,28 @@ impl Types {
 
     /// `itPrevDecl`: a copy of a named type.
     pub fn prev_decl(&mut self, name: &str, loc: Loc, diags: &mut Diagnostics) -> TypeId {
+        self.prev_decl_impl(name, loc, false, diags)
+    }
+
+    /// [`Types::prev_decl`] followed by [`Types::reset_type`].
+    pub fn prev_decl_reset(&mut self, name: &str, loc: Loc, diags: &mut Diagnostics) -> TypeId {
+        self.prev_decl_impl(name, loc, true, diags)
+    }
+
+    fn prev_decl_impl(
+        &mut self,
+        name: &str,
+        loc: Loc,
+        reset: bool,
+        diags: &mut Diagnostics,
+    ) -> TypeId {
         match self.lookup(name, loc, diags) {
             Ok(Some(old)) => {
-                let id = self.copy_type(old);
+                let id = if reset {
+                    self.copy_type_reset(old)
+                } else {
+                    self.copy_type(old)
+                };
                 self.get_mut(id).loc = Some(loc);
                 id
             }
@@ -720,8 +771,7 @@ impl Types {
         diags: &mut Diagnostics,
     ) -> TypeId {
         let bad = self.too_complicated(old, loc, diags);
-        let id = self.copy_type(old);
-        self.reset_type(id);
+        let id = self.copy_type_reset(old);
         let t = self.get_mut(id);
         t.loc = loc;
         if number != 0 {
@@ -763,8 +813,7 @@ impl Types {
     ) -> TypeId {
         let bad = self.too_complicated(old, loc, diags);
         let align = self.get(old).alignment;
-        let id = self.copy_type(old);
-        self.reset_type(id);
+        let id = self.copy_type_reset(old);
         let t = self.get_mut(id);
         t.loc = loc;
         t.number = t.number.wrapping_mul(number);
@@ -811,8 +860,7 @@ impl Types {
     ) -> TypeId {
         let bad = self.too_complicated(old, loc, diags);
         let align = self.get(old).alignment;
-        let id = self.copy_type(old);
-        self.reset_type(id);
+        let id = self.copy_type_reset(old);
         let t = self.get_mut(id);
         t.loc = loc;
         t.number = t.number.wrapping_mul(number);
@@ -846,8 +894,7 @@ impl Types {
             8 => (b.int64, total / 8),
             _ => (b.byte, total),
         };
-        let id = self.copy_type(elem);
-        self.reset_type(id);
+        let id = self.copy_type_reset(elem);
         let t = self.get_mut(id);
         t.number = n;
         t.is_struct = true;
@@ -877,8 +924,7 @@ impl Types {
         );
         self.check_decl("char", elem, diags);
         let align = self.get(elem).alignment;
-        let id = self.copy_type(elem);
-        self.reset_type(id);
+        let id = self.copy_type_reset(elem);
         let t = self.get_mut(id);
         t.number = count;
         t.var_array = varying;
@@ -1005,17 +1051,17 @@ impl Types {
 
         let word = self.target.word_size();
         let char_t = self.c_int("char", 1);
-        self.names.push(("char".into(), char_t));
+        self.add_name("char", char_t);
         let short = self.c_int("short", 2);
-        self.names.push(("short".into(), short));
+        self.add_name("short", short);
         let int = self.c_int("int", 4);
-        self.names.push(("int".into(), int));
+        self.add_name("int", int);
         let int64 = self.c_int("int64", 8);
-        self.names.push(("int64".into(), int64));
+        self.add_name("int64", int64);
         let uintptr = self.c_int("uintptr_t", word);
-        self.names.push(("uintptr_t".into(), uintptr));
+        self.add_name("uintptr_t", uintptr);
         let intptr = self.c_int("intptr_t", word);
-        self.names.push(("intptr_t".into(), intptr));
+        self.add_name("intptr_t", intptr);
 
         self.builtins = Some(Builtins {
             byte,

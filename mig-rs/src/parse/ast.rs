@@ -3,11 +3,13 @@
 
 use crate::lex::{FlagKw, SymType};
 use crate::source::Loc;
+use std::rc::Rc;
 
 /// An identifier with its location.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ident {
-    pub name: String,
+    /// Shared with the token (and every identifier of the same spelling).
+    pub name: Rc<str>,
     pub loc: Loc,
 }
 

@@ -89,11 +89,36 @@ impl<'a> nom::Input for Toks<'a> {
     }
 }
 
+/// What a parse error expected. Usually one thing: the parser tries alternatives and most
+/// of them fail, so that case must not allocate.
+#[derive(Debug, Clone)]
+enum Expected {
+    One(&'static str),
+    Many(Vec<&'static str>),
+}
+
+impl Expected {
+    fn as_slice(&self) -> &[&'static str] {
+        match self {
+            Expected::One(s) => std::slice::from_ref(s),
+            Expected::Many(v) => v,
+        }
+    }
+    /// Adds `x` unless it is already there.
+    fn add(&mut self, x: &'static str) {
+        if !self.as_slice().contains(&x) {
+            let mut v = self.as_slice().to_vec();
+            v.push(x);
+            *self = Expected::Many(v);
+        }
+    }
+}
+
 /// A parse error: where (token index) and what was expected there.
 #[derive(Debug, Clone)]
 struct PErr {
     pos: usize,
-    expected: Vec<&'static str>,
+    expected: Expected,
     /// A non-syntax reason (nesting too deep).
     message: Option<String>,
 }
@@ -102,7 +127,7 @@ impl<'a> ParseError<Toks<'a>> for PErr {
     fn from_error_kind(input: Toks<'a>, _kind: ErrorKind) -> Self {
         PErr {
             pos: input.start,
-            expected: Vec::new(),
+            expected: Expected::Many(Vec::new()),
             message: None,
         }
     }
@@ -121,10 +146,8 @@ impl<'a> ParseError<Toks<'a>> for PErr {
             std::cmp::Ordering::Less => other,
             std::cmp::Ordering::Equal => {
                 let mut e = self;
-                for x in other.expected {
-                    if !e.expected.contains(&x) {
-                        e.expected.push(x);
-                    }
+                for &x in other.expected.as_slice() {
+                    e.expected.add(x);
                 }
                 e
             }
@@ -137,7 +160,7 @@ type R<'a, T> = IResult<Toks<'a>, T, PErr>;
 fn fail<'a, T>(input: Toks<'a>, expected: &'static str) -> R<'a, T> {
     Err(nom::Err::Error(PErr {
         pos: input.start,
-        expected: vec![expected],
+        expected: Expected::One(expected),
         message: None,
     }))
 }
@@ -198,7 +221,7 @@ fn nested<'a, T>(i: Toks<'a>, f: impl FnOnce(Toks<'a>) -> R<'a, T>) -> R<'a, T> 
     if d >= MAX_DEPTH {
         return Err(nom::Err::Failure(PErr {
             pos: i.start,
-            expected: Vec::new(),
+            expected: Expected::Many(Vec::new()),
             message: Some(format!(
                 "nesting deeper than {MAX_DEPTH} levels is not supported"
             )),
@@ -503,7 +526,7 @@ fn type_spec(i: Toks<'_>) -> R<'_, TypeSpec> {
         _ => basic_type(i).map_err(|e| {
             e.map(|mut e| {
                 if e.pos == i.start {
-                    e.expected = vec!["type"];
+                    e.expected = Expected::One("type");
                 }
                 e
             })
@@ -631,7 +654,7 @@ fn argument(i: Toks<'_>) -> R<'_, Argument> {
     let (r, name) = ident(r).map_err(|e| {
         e.map(|mut e| {
             if dir.is_none() && e.pos == i.start {
-                e.expected = vec!["argument direction or name"];
+                e.expected = Expected::One("argument direction or name");
             }
             e
         })
@@ -696,7 +719,7 @@ fn routine_decl(i: Toks<'_>) -> R<'_, RoutineDecl> {
         }
         let (r3, _) = punct(';', "`;` or `)`").parse(r2).map_err(|e| {
             e.map(|mut e| {
-                e.expected = vec!["`;`", "`)`", "`,` and an IPC flag"];
+                e.expected = Expected::Many(vec!["`;`", "`)`", "`,` and an IPC flag"]);
                 e
             })
         })?;
@@ -731,7 +754,8 @@ fn stmt_kind(i: Toks<'_>) -> R<'_, StmtKind> {
             }
             let (r, name) = ident(r).map_err(|e| {
                 e.map(|mut e| {
-                    e.expected = vec!["subsystem name", "`KernelUser`", "`KernelServer`"];
+                    e.expected =
+                        Expected::Many(vec!["subsystem name", "`KernelUser`", "`KernelServer`"]);
                     e
                 })
             })?;
@@ -818,7 +842,11 @@ pub fn parse(tokens: &[Token], end_loc: Option<Loc>, diags: &mut Diagnostics) ->
         end: tokens.len(),
         ctx: &ctx,
     };
-    let mut file = File::default();
+    // About one statement per eight tokens (a `;` ends each); reserved at once rather
+    // than grown by copying.
+    let mut file = File {
+        stmts: Vec::with_capacity(tokens.len() / 8 + 1),
+    };
     while input.start < input.end {
         match statement(input) {
             Ok((rest, stmt)) => {
@@ -836,9 +864,9 @@ pub fn parse(tokens: &[Token], end_loc: Option<Loc>, diags: &mut Diagnostics) ->
                         (
                             format!(
                                 "syntax error: {}, found {found}",
-                                describe_expected(&e.expected)
+                                describe_expected(e.expected.as_slice())
                             ),
-                            describe_expected(&e.expected),
+                            describe_expected(e.expected.as_slice()),
                         )
                     }
                 };

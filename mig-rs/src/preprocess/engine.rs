@@ -10,11 +10,10 @@ use super::expr::{self, ETok};
 use super::lexer::{FileData, Lexer, Problem, RawKind, RawTok};
 use super::macros::{Builtin, Macro};
 use super::output::{Last, Output};
-use super::token::{Anchor, FxMap, Interner, Kind, Sym, Token, NO_EXPAND, SYNTH, WS};
+use super::token::{Anchor, FxMap, FxSet, Interner, Kind, Sym, Token, NO_EXPAND, SYNTH, WS};
 use super::{FileLoader, PpOptions};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::source::{CtxId, FileId, Loc, SourceFile, SourceMap};
-use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -237,12 +236,12 @@ pub(super) struct Engine<'a> {
     pub contexts: Vec<MacroCtx>,
     pub lookahead: Vec<Token>,
     pub out: Output,
-    file_cache: HashMap<PathBuf, FileId>,
-    pub file_data: HashMap<FileId, Rc<FileData>>,
-    entered: HashSet<FileId>,
+    file_cache: FxMap<PathBuf, FileId>,
+    pub file_data: FxMap<FileId, Rc<FileData>>,
+    entered: FxSet<FileId>,
     pub files_read: Vec<PathBuf>,
-    once: HashSet<PathBuf>,
-    guards: HashMap<FileId, Sym>,
+    once: FxSet<PathBuf>,
+    guards: FxMap<FileId, Sym>,
     pub in_directive: bool,
     pub directive_ended: bool,
     pub prevent_expansion: u32,
@@ -264,7 +263,7 @@ pub(super) struct Engine<'a> {
     /// A location for problems with nowhere better to point.
     pub fallback: Option<Loc>,
     /// Macros saved by `#pragma push_macro`.
-    pushed_macros: HashMap<Sym, Vec<Option<Macro>>>,
+    pushed_macros: FxMap<Sym, Vec<Option<Macro>>>,
 }
 
 impl<'a> Engine<'a> {
@@ -274,7 +273,8 @@ impl<'a> Engine<'a> {
         map: &'a mut SourceMap,
         diags: &'a mut Diagnostics,
     ) -> Engine<'a> {
-        let mut syms = Interner::default();
+        // A .defs file and its includes have a few hundred distinct spellings.
+        let mut syms = Interner::with_capacity(512);
         let k = Known::new(&mut syms);
         Engine {
             opts,
@@ -288,12 +288,12 @@ impl<'a> Engine<'a> {
             contexts: Vec::new(),
             lookahead: Vec::new(),
             out: Output::default(),
-            file_cache: HashMap::new(),
-            file_data: HashMap::new(),
-            entered: HashSet::new(),
+            file_cache: FxMap::default(),
+            file_data: FxMap::default(),
+            entered: FxSet::default(),
             files_read: Vec::new(),
-            once: HashSet::new(),
-            guards: HashMap::new(),
+            once: FxSet::default(),
+            guards: FxMap::default(),
             in_directive: false,
             directive_ended: false,
             prevent_expansion: 0,
@@ -311,7 +311,7 @@ impl<'a> Engine<'a> {
             discard: true,
             main_name: Rc::from(""),
             fallback: None,
-            pushed_macros: HashMap::new(),
+            pushed_macros: FxMap::default(),
         }
     }
 
@@ -430,6 +430,7 @@ impl<'a> Engine<'a> {
             return Err(format!("file too large ({} bytes)", bytes.len()));
         }
         self.input_bytes += bytes.len() as u64;
+        // The buffer read becomes the text, shared by the source map and the lexer (no copy).
         let (text, bad) = match String::from_utf8(bytes) {
             Ok(s) => (s, None),
             Err(e) => {
@@ -440,11 +441,12 @@ impl<'a> Engine<'a> {
                 )
             }
         };
-        let data = FileData::new(&text, bad);
         let name = path.to_string_lossy().into_owned();
         let id = self
             .map
             .add_file(SourceFile::new(name, Some(path.to_path_buf()), text));
+        let f = self.map.file(id);
+        let data = FileData::new(f.text.clone(), f.line_starts().to_vec(), bad);
         self.file_data.insert(id, Rc::new(data));
         self.file_cache.insert(path.to_path_buf(), id);
         Ok(id)
@@ -452,8 +454,9 @@ impl<'a> Engine<'a> {
 
     /// Adds a file that is not on disk (`<built-in>`, `<command-line>`).
     pub fn add_pseudo_file(&mut self, name: &str, text: String) -> FileId {
-        let data = FileData::new(&text, None);
         let id = self.map.add_file(SourceFile::new(name, None, text));
+        let f = self.map.file(id);
+        let data = FileData::new(f.text.clone(), f.line_starts().to_vec(), None);
         self.file_data.insert(id, Rc::new(data));
         id
     }
@@ -470,7 +473,7 @@ impl<'a> Engine<'a> {
         let ctx = self.map.add_ctx(file, included_at);
         let data = match self.file_data.get(&file) {
             Some(d) => d.clone(),
-            None => Rc::new(FileData::new("", None)),
+            None => Rc::new(FileData::new(Rc::default(), vec![0], None)),
         };
         let name: Rc<str> = Rc::from(self.map.file(file).name.as_str());
         let is_main = self.frames.is_empty() && !self.discard;
@@ -811,12 +814,7 @@ impl<'a> Engine<'a> {
                 if let Some(d) = self.file_data.get(&a.file) {
                     let ls = d.line_start_of(a.off) as usize;
                     let prefix = d.orig.get(ls..a.off as usize).unwrap_or("");
-                    let pad: String = prefix
-                        .chars()
-                        .take(1000)
-                        .map(|c| if c == '\t' { '\t' } else { ' ' })
-                        .collect();
-                    self.out.push_plain(&pad);
+                    self.out.push_blanks_like(prefix, 1000);
                 }
             }
         } else if let Some(last) = self.out.last {
@@ -842,11 +840,7 @@ impl<'a> Engine<'a> {
                     };
                     self.out.push(gap, gap_loc, false);
                 } else {
-                    let pad: String = gap
-                        .chars()
-                        .map(|c| if c == '\t' { '\t' } else { ' ' })
-                        .collect();
-                    self.out.push_plain(&pad);
+                    self.out.push_blanks_like(gap, usize::MAX);
                 }
             } else {
                 self.out.push_plain(" ");

@@ -376,7 +376,7 @@ fn map_line(
     }
     // Look each token up in the source line, left to right.
     let mut search = 0usize;
-    let mut lx = Lexer::new(Rc::from(content));
+    let mut lx = Lexer::new(Rc::new(content.to_string()));
     loop {
         let t = lx.next();
         if matches!(t.kind, RawKind::Eof | RawKind::Newline) {

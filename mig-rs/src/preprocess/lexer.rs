@@ -47,9 +47,9 @@ pub(super) enum Problem {
 #[derive(Debug)]
 pub(super) struct FileData {
     /// The text as in the [`crate::source::SourceFile`].
-    pub orig: Rc<str>,
+    pub orig: Rc<String>,
     /// The text with backslash-newline splices removed.
-    pub clean: Rc<str>,
+    pub clean: Rc<String>,
     /// `(clean offset, original offset)` at each place text resumes after a splice.
     splices: Vec<(u32, u32)>,
     /// Offsets (in `orig`) where lines start.
@@ -61,26 +61,18 @@ pub(super) struct FileData {
 }
 
 impl FileData {
-    pub fn new(text: &str, bad_utf8: Option<u32>) -> FileData {
-        let orig: Rc<str> = Rc::from(text);
+    /// Prepares `orig`, whose lines start at `line_starts` ([`crate::source::line_starts`]).
+    pub fn new(orig: Rc<String>, line_starts: Vec<u32>, bad_utf8: Option<u32>) -> FileData {
+        let text: &str = &orig;
         let bytes = text.as_bytes();
-        let mut line_starts = vec![0u32];
-        line_starts.extend(
-            bytes
-                .iter()
-                .enumerate()
-                .filter(|(_, &b)| b == b'\n')
-                .map(|(i, _)| i as u32 + 1),
-        );
         let mut clean = String::new();
         let mut splices = Vec::new();
         let mut splice_ws = Vec::new();
         let mut last = 0usize;
         let mut i = 0usize;
-        while let Some(off) = bytes
-            .get(i..)
-            .and_then(|r| r.iter().position(|&b| b == b'\\'))
-        {
+        // (`i` is always just after an ASCII byte, so `text.get(i..)` cannot fail; `find`
+        // searches a word at a time.)
+        while let Some(off) = text.get(i..).and_then(|r| r.find('\\')) {
             let bs = i + off;
             let mut j = bs + 1;
             while matches!(bytes.get(j), Some(b' ' | b'\t' | 0x0b | 0x0c)) {
@@ -105,11 +97,11 @@ impl FileData {
             last = j;
             i = j;
         }
-        let clean: Rc<str> = if splices.is_empty() {
+        let clean = if splices.is_empty() {
             orig.clone()
         } else {
             clean.push_str(text.get(last..).unwrap_or(""));
-            Rc::from(clean)
+            Rc::new(clean)
         };
         FileData {
             orig,
@@ -148,17 +140,20 @@ impl FileData {
     }
 
     /// Zero-based line of an original offset, starting the search at line `hint` (fast when
-    /// offsets grow slowly, as token offsets do).
+    /// offsets grow slowly, as token offsets do: a few lines forward are walked, anything
+    /// else is a binary search).
     pub fn line_of_hint(&self, off: u32, hint: usize) -> usize {
         let ls = &self.line_starts;
-        match (ls.get(hint), ls.get(hint + 1)) {
-            (Some(&a), Some(&b)) if a <= off && off < b => hint,
-            (Some(&a), None) if a <= off => hint,
-            (Some(_), Some(&b)) if b <= off && ls.get(hint + 2).is_none_or(|&c| off < c) => {
-                hint + 1
+        if ls.get(hint).is_some_and(|&a| a <= off) {
+            let mut line = hint;
+            for _ in 0..16 {
+                match ls.get(line + 1) {
+                    Some(&next) if next <= off => line += 1,
+                    _ => return line,
+                }
             }
-            _ => self.line_of(off),
         }
+        self.line_of(off)
     }
 
     /// Original offset where the line containing `off` starts.
@@ -192,7 +187,7 @@ const PUNCT1: &[u8] = b"[](){}.&*+-~!/%<>^|?:;=,#";
 
 /// Splits cleaned text into preprocessing tokens.
 pub(super) struct Lexer {
-    src: Rc<str>,
+    src: Rc<String>,
     pos: usize,
     bol: bool,
     /// Problems found so far (drained by the engine).
@@ -201,7 +196,7 @@ pub(super) struct Lexer {
 }
 
 impl Lexer {
-    pub fn new(src: Rc<str>) -> Lexer {
+    pub fn new(src: Rc<String>) -> Lexer {
         Lexer {
             src,
             pos: 0,
@@ -230,6 +225,20 @@ impl Lexer {
         self.problems.push((p, at as u32));
     }
 
+    /// The offset just after the `*/` that ends a comment whose text starts at `from`.
+    fn comment_end(&self, from: usize) -> Option<usize> {
+        // Comments are long (licence headers): look for each `*` with `find`, which
+        // searches a word at a time, rather than at every byte pair.
+        let mut at = from;
+        loop {
+            let star = at + self.src.get(at..)?.find('*')?;
+            if self.byte(star + 1) == Some(b'/') {
+                return Some(star + 2);
+            }
+            at = star + 1;
+        }
+    }
+
     /// Skips blanks and comments, not newlines. Returns whether anything was skipped.
     fn skip_blanks(&mut self) -> bool {
         let mut ws = false;
@@ -245,10 +254,8 @@ impl Lexer {
                     ws = true;
                 }
                 Some(b'/') if self.byte(self.pos + 1) == Some(b'*') => {
-                    let from = self.pos + 2;
-                    let rest = self.src.as_bytes().get(from..).unwrap_or(&[]);
-                    match rest.windows(2).position(|w| w == b"*/") {
-                        Some(i) => self.pos = from + i + 2,
+                    match self.comment_end(self.pos + 2) {
+                        Some(end) => self.pos = end,
                         None => {
                             self.problem(Problem::UnterminatedComment, self.pos);
                             self.pos = self.src.len();
@@ -257,8 +264,9 @@ impl Lexer {
                     ws = true;
                 }
                 Some(b'/') if self.byte(self.pos + 1) == Some(b'/') => {
-                    let rest = self.src.as_bytes().get(self.pos..).unwrap_or(&[]);
-                    self.pos += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                    // (`find` of a character searches a word at a time.)
+                    let rest = self.src.get(self.pos..).unwrap_or("");
+                    self.pos += rest.find('\n').unwrap_or(rest.len());
                     ws = true;
                 }
                 _ => return ws,
@@ -478,7 +486,7 @@ impl Lexer {
 /// Lexes `s` as exactly one preprocessing token (used to check `##` results). Returns its
 /// kind, or `None` if `s` is not a single valid token.
 pub(super) fn single_token(s: &str) -> Option<RawKind> {
-    let mut lx = Lexer::new(Rc::from(s));
+    let mut lx = Lexer::new(Rc::new(s.to_string()));
     let t = lx.next();
     if t.start != 0 || t.end as usize != s.len() || !lx.problems.is_empty() {
         return None;

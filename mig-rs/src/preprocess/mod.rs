@@ -57,7 +57,7 @@ mod external;
 mod lexer;
 mod macros;
 mod output;
-mod token;
+pub(crate) mod token;
 
 #[cfg(test)]
 mod tests;
@@ -263,6 +263,11 @@ pub fn preprocess(
             };
         }
     };
+    // The output is usually smaller than the main file (comments and directives go, an
+    // included file of types comes in): reserve that much rather than grow by copying.
+    let main_len = e.map.file(main_id).text.len();
+    e.out.text.reserve(main_len);
+    e.out.segments.reserve(main_len / 48);
     // Predefined macros, then -D/-U, then -imacros: all with output discarded.
     e.define_builtins();
     let mut text = String::new();

@@ -127,6 +127,20 @@ impl Output {
         self.last_seg_open = !synth;
     }
 
+    /// Appends padding as wide as `like`: a tab for each of its tabs, a space for each other
+    /// character, at most `max` characters.
+    pub fn push_blanks_like(&mut self, like: &str, max: usize) {
+        let before = self.text.len();
+        self.text.extend(
+            like.chars()
+                .take(max)
+                .map(|c| if c == '\t' { '\t' } else { ' ' }),
+        );
+        if self.text.len() != before {
+            self.last_seg_open = false;
+        }
+    }
+
     /// Appends text that has no source (padding).
     pub fn push_plain(&mut self, s: &str) {
         self.text.push_str(s);

@@ -65,7 +65,7 @@ fn tokens(text: &str) -> String {
         {
             continue;
         }
-        let src: Rc<str> = Rc::from(line);
+        let src: Rc<String> = Rc::new(line.to_string());
         let mut lx = Lexer::new(src.clone());
         loop {
             let tok = lx.next();
@@ -1761,7 +1761,7 @@ fn define_options() {
 #[test]
 fn lexer_punctuators_and_tokens() {
     let src = "a<<=b>>=c...d..e->f++g--h<<i>>j<=k>=l==m!=n&&o||p*=q/=r%=s+=t-=u&=v^=w|=x##y<:z:><%%>%:%:%:#.5.e+1 0x1p-3 L'a' u8\"s\" $id é x@`\\";
-    let mut lx = Lexer::new(Rc::from(src));
+    let mut lx = Lexer::new(Rc::new(src.to_string()));
     let mut v = Vec::new();
     loop {
         let t = lx.next();

@@ -1,15 +1,14 @@
 //! Preprocessing tokens as the engine passes them around, and the string interner.
 
 use crate::source::{CtxId, FileId, Loc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::rc::Rc;
 
 /// A small, fast, non-cryptographic hasher (the "Fx" multiply-rotate scheme) for the
-/// preprocessor's internal tables. Inputs are not adversarial in a way that matters: the
+/// front end's internal tables (the preprocessor's, the checker's type names). Inputs are not adversarial in a way that matters: the
 /// work per run is bounded anyway.
 #[derive(Default, Clone, Copy)]
-pub(super) struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -52,33 +51,117 @@ impl Hasher for FxHasher {
 }
 
 /// A `HashMap` with [`FxHasher`].
-pub(super) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A `HashSet` with [`FxHasher`].
+pub(crate) type FxSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 
 /// An interned string (token spelling).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Sym(pub u32);
 
 /// Interns token spellings so that comparing and hashing them is cheap.
-#[derive(Default)]
+///
+/// All spellings live in one string (no allocation per spelling); an open-addressing table
+/// of symbol numbers, probed linearly, finds them by their Fx hash.
 pub(super) struct Interner {
-    map: FxMap<Rc<str>, Sym>,
-    strs: Vec<Rc<str>>,
+    /// Every interned spelling, one after the other.
+    text: String,
+    /// `(start, len)` of each symbol's spelling in `text`.
+    spans: Vec<(u32, u32)>,
+    /// Symbol number + 1, or 0 for an empty slot. Its length is a power of two, at least
+    /// twice the number of symbols.
+    table: Vec<u32>,
+    /// Symbol number + 1 (or 0) of each one-byte ASCII spelling: punctuators, short names,
+    /// the most frequent tokens, found without hashing.
+    ascii: [u32; 128],
+}
+
+impl Default for Interner {
+    fn default() -> Interner {
+        Interner::with_capacity(16)
+    }
 }
 
 impl Interner {
-    pub fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&sym) = self.map.get(s) {
-            return sym;
+    /// An interner with room for about `n` spellings before it grows.
+    pub fn with_capacity(n: usize) -> Interner {
+        Interner {
+            text: String::with_capacity(n * 8),
+            spans: Vec::with_capacity(n),
+            table: vec![0; (n * 2).next_power_of_two()],
+            ascii: [0; 128],
         }
-        let rc: Rc<str> = Rc::from(s);
-        let sym = Sym(self.strs.len() as u32);
-        self.strs.push(rc.clone());
-        self.map.insert(rc, sym);
+    }
+
+    fn hash(s: &str) -> u64 {
+        let mut h = FxHasher::default();
+        h.write(s.as_bytes());
+        h.finish()
+    }
+
+    pub fn intern(&mut self, s: &str) -> Sym {
+        let one_byte = match s.as_bytes() {
+            &[b] if b.is_ascii() => Some(b as usize),
+            _ => None,
+        };
+        if let Some(b) = one_byte {
+            if self.ascii[b] != 0 {
+                return Sym(self.ascii[b] - 1);
+            }
+        }
+        let sym = self.intern_hashed(s);
+        if let Some(b) = one_byte {
+            self.ascii[b] = sym.0 + 1;
+        }
         sym
     }
 
+    fn intern_hashed(&mut self, s: &str) -> Sym {
+        let mask = self.table.len() - 1;
+        let mut slot = Self::hash(s) as usize & mask;
+        loop {
+            match self.table[slot] {
+                0 => break,
+                n => {
+                    if self.get(Sym(n - 1)) == s {
+                        return Sym(n - 1);
+                    }
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
+        let sym = Sym(self.spans.len() as u32);
+        self.spans.push((self.text.len() as u32, s.len() as u32));
+        self.text.push_str(s);
+        self.table[slot] = sym.0 + 1;
+        if self.spans.len() * 2 > self.table.len() {
+            self.grow();
+        }
+        sym
+    }
+
+    /// Doubles the table and re-inserts every symbol.
+    fn grow(&mut self) {
+        let mut table = vec![0u32; self.table.len() * 2];
+        let mask = table.len() - 1;
+        for i in 0..self.spans.len() {
+            let mut slot = Self::hash(self.get(Sym(i as u32))) as usize & mask;
+            while table[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            table[slot] = i as u32 + 1;
+        }
+        self.table = table;
+    }
+
     pub fn get(&self, sym: Sym) -> &str {
-        self.strs.get(sym.0 as usize).map(|s| &**s).unwrap_or("")
+        self.spans
+            .get(sym.0 as usize)
+            .and_then(|&(start, len)| {
+                let start = start as usize;
+                self.text.get(start..start + len as usize)
+            })
+            .unwrap_or("")
     }
 }
 
