@@ -29,7 +29,7 @@ impl State {
         for (slot, sp) in self.spaces.iter().enumerate() {
             let Some(sp) = sp else { continue };
             let slot = slot as u32;
-            for (&name, e) in &sp.entries {
+            for (name, e) in sp.entries.iter() {
                 if e.ty == 0 {
                     let _ = writeln!(err, "space {slot}: empty entry {name:#x}");
                 }
@@ -86,7 +86,7 @@ impl State {
                 }
             }
             for (p, n) in &sp.reverse {
-                let ok = sp.entries.get(&n.0).is_some_and(|e| {
+                let ok = sp.entries.get(n.0).is_some_and(|e| {
                     e.obj == Obj::Port(*p) && e.ty & et::SEND != 0 && e.ty & et::RECEIVE == 0
                 });
                 if !ok && self.port_active(*p) {

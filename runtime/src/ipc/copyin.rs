@@ -7,6 +7,10 @@
 //! freeing emptied names, the effects of moving a receive right) wait for the commit. A
 //! failed send rolls the journal back, so the sender's rights and memory are exactly as
 //! before. The same mechanism lets a send to a full queue back out, wait, and retry.
+//!
+//! Simple messages of the usual RPC shapes skip the journal: GNU Mach's header fast paths
+//! ([`State::copyin_header_fast`]) check both rights and the destination queue before they
+//! change anything, and fall back to the journaled path for anything unusual.
 
 use super::kmsg::{KBox, KMsg, KObj, KOol, KPort, KPortArray};
 use super::state::{et, Entry, Obj, PortId, Receiver, State, UREFS_MAX};
@@ -65,6 +69,17 @@ impl Txn {
         self.ool_moves.clear();
         self.ool_drops.clear();
         self.gone.clear();
+    }
+
+    /// Whether nothing is journaled.
+    fn is_clear(&self) -> bool {
+        self.undo.is_empty()
+            && self.deleted.is_empty()
+            && self.moved_receive.is_empty()
+            && self.emptied.is_empty()
+            && self.ool_moves.is_empty()
+            && self.ool_drops.is_empty()
+            && self.gone.is_empty()
     }
 
     /// Queues a port-deleted notification for the commit.
@@ -142,7 +157,7 @@ impl State {
                         sp.entries.insert(name.0, e);
                     }
                     (None, Some(sp)) => {
-                        sp.entries.remove(&name.0);
+                        sp.entries.remove(name.0);
                     }
                     _ => {}
                 },
@@ -173,6 +188,12 @@ impl State {
     /// names, applies the effects of moved receive rights and sends port-deleted
     /// notifications.
     pub(crate) fn commit(&mut self, slot: u32, msg: &mut MsgBuf<'_>, k: &mut KMsg) {
+        if self.txn.is_clear() {
+            // Nothing journaled (the fast path of the header copyin).
+            self.counters.kmsgs += 1;
+            self.counters.ool_bytes += k.ool_bytes();
+            return;
+        }
         for i in 0..self.txn.ool_moves.len() {
             let (idx, addr) = self.txn.ool_moves[i];
             if let Some(e) = msg.remove_ool(addr) {
@@ -566,6 +587,93 @@ impl State {
         Ok(())
     }
 
+    /// GNU Mach's fast paths of `ipc_kmsg_copyin_header` for the usual shapes of a simple
+    /// message: a request (`COPY_SEND` destination, `MAKE_SEND_ONCE` reply), a one-way
+    /// message (`COPY_SEND`, no reply) and a reply (`MOVE_SEND_ONCE`, no reply). Everything
+    /// is checked before anything changes, and nothing after the changes can fail (the
+    /// destination is alive and its queue has room), so no journal is needed. Returns false,
+    /// having changed nothing, for any other shape or anything unusual (a dead port, a
+    /// dead-name request, a full queue…): the general, journaled path then handles it with
+    /// the same result as here.
+    fn copyin_header_fast(
+        &mut self,
+        slot: u32,
+        k: &mut KMsg,
+        dest_name: PortName,
+        reply_name: PortName,
+        mbits: u32,
+    ) -> bool {
+        let dest_type = msgh_bits::remote(mbits);
+        let reply_type = msgh_bits::local(mbits);
+        let Some(sp) = self.sp(slot).filter(|sp| sp.active) else {
+            return false;
+        };
+        let Some(de) = sp.entries.get(dest_name.0).copied() else {
+            return false;
+        };
+        let Some(p) = de.port() else {
+            return false;
+        };
+        match (dest_type, reply_type) {
+            (tn::COPY_SEND, 0 | tn::MAKE_SEND_ONCE) => {
+                if de.ty & et::SEND == 0 {
+                    return false;
+                }
+                let r = if reply_type == 0 {
+                    if !reply_name.is_null() {
+                        return false;
+                    }
+                    None
+                } else {
+                    if reply_name == dest_name || !reply_name.is_valid() {
+                        return false;
+                    }
+                    match sp.entries.get(reply_name.0) {
+                        Some(re) if re.ty & et::RECEIVE != 0 => match re.port() {
+                            Some(r) => Some(r),
+                            None => return false,
+                        },
+                        _ => return false,
+                    }
+                };
+                match self.p(p) {
+                    Some(port) if port.active && port.msgcount < port.qlimit => {}
+                    _ => return false,
+                }
+                self.with_port(p, |port| {
+                    port.srights += 1;
+                    port.refs += 1;
+                });
+                k.reply = match r {
+                    Some(r) => {
+                        self.with_port(r, |port| {
+                            port.sorights += 1;
+                            port.refs += 1;
+                        });
+                        KObj::Port(r)
+                    }
+                    None => KObj::Null,
+                };
+            }
+            (tn::MOVE_SEND_ONCE, 0) => {
+                if de.ty != et::SEND_ONCE || de.request || !reply_name.is_null() {
+                    return false;
+                }
+                if !self.port_active(p) {
+                    return false;
+                }
+                // The entry's reference moves into the message.
+                self.free_name(slot, dest_name);
+                k.reply = KObj::Null;
+            }
+            _ => return false,
+        }
+        k.dest = Some(p);
+        k.bits = msgh_bits::other(mbits) & !msgh_bits::CIRCULAR
+            | msgh_bits::make(tn::received_form(dest_type), tn::received_form(reply_type));
+        true
+    }
+
     // ------------------------------------------------------------ body
 
     fn region_gone(&self, addr: u64, len: u64) -> bool {
@@ -774,6 +882,11 @@ impl State {
         k.bytes.extend_from_slice(src);
         k.size = send_size;
         k.id = id;
+        if mbits & msgh_bits::COMPLEX == 0
+            && self.copyin_header_fast(slot, &mut k, dest_name, reply_name, mbits)
+        {
+            return Ok(k);
+        }
         self.begin_txn();
         let res = self.copyin_header(slot, &mut k, dest_name, reply_name, mbits);
         let res = match (res, k.dest) {

@@ -140,8 +140,9 @@ impl State {
             | msgh_bits::make(k.reply_type(), k.dest_type())
     }
 
-    fn write_header(buf: &mut [u8], k: &KMsg, remote: PortName, local: PortName) {
-        let h = MsgHeader {
+    /// The header of `k` as its receiver sees it.
+    fn received_header(k: &KMsg, remote: PortName, local: PortName) -> MsgHeader {
+        MsgHeader {
             bits: Self::header_bits(k),
             size: k.size,
             remote,
@@ -149,8 +150,7 @@ impl State {
             local_high: 0,
             seqno: k.seqno,
             id: k.id,
-        };
-        let _ = h.encode(Target::X86_64, buf);
+        }
     }
 
     /// Receives `k` into the space `slot` (`ipc_kmsg_copyout`): rights get names, regions
@@ -180,7 +180,7 @@ impl State {
             };
             k.reply = KObj::Null;
             let mut header = [0u8; 32];
-            Self::write_header(&mut header, &k, reply, dest);
+            let _ = Self::received_header(&k, reply, dest).encode(Target::X86_64, &mut header);
             self.destroy_kmsg(k);
             let mut h = self.new_kmsg();
             h.bytes.extend_from_slice(&header);
@@ -189,7 +189,6 @@ impl State {
                 code: mr::RCV_TOO_LARGE,
                 msg: Some(h),
                 len,
-                ool: Vec::new(),
             };
         }
         self.counters.kmsgs = self.counters.kmsgs.saturating_sub(1);
@@ -199,60 +198,63 @@ impl State {
             Some(d) => self.copyout_dest(slot, d, dt),
             None => PortName::DEAD,
         };
-        let mut bytes = core::mem::take(&mut k.bytes);
-        Self::write_header(&mut bytes, &k, reply, dest);
-        let mut ports = core::mem::take(&mut k.ports);
-        for p in ports.drain(..) {
-            let name = self.copyout_object(slot, p.obj, p.ty);
-            let off = p.off as usize;
-            bytes[off..off + 8].copy_from_slice(&u64::from(name.0).to_le_bytes());
-        }
-        k.ports = ports;
-        let mut ool = Vec::new();
-        for a in core::mem::take(&mut k.arrays) {
-            let mut v = Vec::with_capacity(a.objs.len() * 4);
-            for o in a.objs {
-                v.extend_from_slice(&self.copyout_object(slot, o, a.ty).0.to_le_bytes());
+        let km: &mut KMsg = &mut k;
+        let header = Self::received_header(km, reply, dest);
+        let _ = header.encode(Target::X86_64, &mut km.bytes);
+        if !km.ports.is_empty() {
+            let mut ports = core::mem::take(&mut km.ports);
+            for p in ports.drain(..) {
+                let name = self.copyout_object(slot, p.obj, p.ty);
+                let off = p.off as usize;
+                km.bytes[off..off + 8].copy_from_slice(&u64::from(name.0).to_le_bytes());
             }
-            let b = OolBuffer::from_vec(v);
-            let off = a.off as usize;
-            bytes[off..off + 8].copy_from_slice(&(b.addr() as u64).to_le_bytes());
-            ool.push(b);
+            km.ports = ports;
         }
-        for o in k.ool.drain(..) {
-            let off = o.off as usize;
-            bytes[off..off + 8].copy_from_slice(&(o.data.addr() as u64).to_le_bytes());
-            ool.push(o.data);
+        if !km.arrays.is_empty() {
+            for a in core::mem::take(&mut km.arrays) {
+                let mut v = Vec::with_capacity(a.objs.len() * 4);
+                for o in a.objs {
+                    v.extend_from_slice(&self.copyout_object(slot, o, a.ty).0.to_le_bytes());
+                }
+                let b = OolBuffer::from_vec(v);
+                let off = a.off as usize;
+                km.bytes[off..off + 8].copy_from_slice(&(b.addr() as u64).to_le_bytes());
+                km.received.push(b);
+            }
         }
-        let len = k.size as usize;
-        k.bytes = bytes;
+        if !km.ool.is_empty() {
+            for o in km.ool.drain(..) {
+                let off = o.off as usize;
+                km.bytes[off..off + 8].copy_from_slice(&(o.data.addr() as u64).to_le_bytes());
+                km.received.push(o.data);
+            }
+        }
+        let len = k.size;
         Prepared {
             code: mr::SUCCESS,
             msg: Some(k),
             len,
-            ool,
         }
     }
 }
 
 /// A received message, translated for its receiver and waiting to be copied into the
-/// receiver's buffer (`ipc_kmsg_put`).
+/// receiver's buffer (`ipc_kmsg_put`). Small, so that it fits in a waiter's cache line.
 pub(crate) struct Prepared {
     pub code: u32,
-    /// The kernel message whose image (`bytes`) is to be copied; no rights left in it.
-    pub msg: Option<KBox>,
     /// How many bytes of the image to copy.
-    pub len: usize,
-    pub ool: Vec<OolBuffer>,
+    pub len: u32,
+    /// The kernel message whose image (`bytes`) is to be copied, and whose `received`
+    /// regions go to the receiver; no rights left in it.
+    pub msg: Option<KBox>,
 }
 
 impl Prepared {
     pub(crate) fn error(code: u32) -> Prepared {
         Prepared {
             code,
-            msg: None,
             len: 0,
-            ool: Vec::new(),
+            msg: None,
         }
     }
 
@@ -261,12 +263,12 @@ impl Prepared {
     pub(crate) fn install(mut self, msg: &mut MsgBuf<'_>) -> (u32, Option<KBox>) {
         if self.code == mr::SUCCESS || self.code == mr::RCV_TOO_LARGE {
             msg.clear_ool();
-            if let Some(k) = &self.msg {
-                let n = self.len.min(k.bytes.len()).min(msg.capacity());
+            if let Some(k) = &mut self.msg {
+                let n = (self.len as usize).min(k.bytes.len()).min(msg.capacity());
                 msg.bytes_mut()[..n].copy_from_slice(&k.bytes[..n]);
-            }
-            for b in self.ool.drain(..) {
-                msg.push_received_ool(b);
+                for b in k.received.drain(..) {
+                    msg.push_received_ool(b);
+                }
             }
         }
         (self.code, self.msg)

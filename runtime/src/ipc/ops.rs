@@ -717,7 +717,7 @@ impl State {
                     .entries
                     .iter()
                     .find(|(_, e)| e.obj == Obj::Pset(s))
-                    .map(|(n, _)| PortName(*n))
+                    .map(|(n, _)| PortName(n))
                     .unwrap_or(PortName::NULL);
             }
         }
@@ -746,7 +746,7 @@ impl State {
             port.qlimit = qlimit;
         }
         for w in woken {
-            self.complete(&w, None);
+            self.complete(w, None);
         }
         Ok(())
     }

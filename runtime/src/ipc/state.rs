@@ -17,7 +17,6 @@ use super::wait::{Delivery, Waiter};
 use crate::rights::SpaceId;
 use crate::wire::{msg_return as mr, msgh_bits, notify, type_name as tn, PortName, TypeDesc};
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 /// `MACH_PORT_QLIMIT_DEFAULT`.
 pub(crate) const QLIMIT_DEFAULT: u32 = 5;
@@ -98,12 +97,150 @@ const NAME_REUSE_DELAY: usize = 64;
 const INDEX_BITS: u32 = 24;
 const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
 
-/// A task's IPC space.
+/// A space's names (`ipc_entry` table). An allocated name's index is its slot in a directly
+/// indexed table, so finding an entry costs no hashing; the rare names that do not fit there
+/// (a caller-chosen name whose index is beyond the table, or whose slot holds another name)
+/// go to a hash map, which is looked at only when it is not empty.
+pub(crate) struct NameTable {
+    slots: Vec<NameSlot>,
+    overflow: Map<u32, Entry>,
+}
+
+#[derive(Clone, Copy)]
+struct NameSlot {
+    /// The name stored here, or 0 (`MACH_PORT_NULL` is never an entry's name).
+    name: u32,
+    /// The generation the index gets at its next allocation (the name's upper 8 bits).
+    gen: u8,
+    entry: Entry,
+}
+
+const NO_ENTRY: Entry = Entry {
+    obj: Obj::None,
+    ty: 0,
+    urefs: 0,
+    request: false,
+};
+
+impl NameTable {
+    fn new() -> NameTable {
+        // Index 0 is never allocated (name 0 is MACH_PORT_NULL).
+        NameTable {
+            slots: vec![NameSlot {
+                name: 0,
+                gen: 0,
+                entry: NO_ENTRY,
+            }],
+            overflow: Map::default(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, name: u32) -> Option<&Entry> {
+        match self.slots.get((name & INDEX_MASK) as usize) {
+            Some(s) if s.name == name && name != 0 => Some(&s.entry),
+            _ if self.overflow.is_empty() => None,
+            _ => self.overflow.get(&name),
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, name: u32) -> Option<&mut Entry> {
+        match self.slots.get_mut((name & INDEX_MASK) as usize) {
+            Some(s) if s.name == name && name != 0 => Some(&mut s.entry),
+            _ if self.overflow.is_empty() => None,
+            _ => self.overflow.get_mut(&name),
+        }
+    }
+
+    pub(crate) fn contains_key(&self, name: u32) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Inserts or replaces `name`'s entry; returns the old one.
+    #[inline]
+    pub(crate) fn insert(&mut self, name: u32, e: Entry) -> Option<Entry> {
+        if let Some(old) = self.get_mut(name) {
+            return Some(core::mem::replace(old, e));
+        }
+        match self.slots.get_mut((name & INDEX_MASK) as usize) {
+            Some(s) if s.name == 0 && name != 0 => {
+                s.name = name;
+                s.entry = e;
+            }
+            _ => {
+                self.overflow.insert(name, e);
+            }
+        }
+        None
+    }
+
+    #[inline]
+    pub(crate) fn remove(&mut self, name: u32) -> Option<Entry> {
+        match self.slots.get_mut((name & INDEX_MASK) as usize) {
+            Some(s) if s.name == name && name != 0 => {
+                s.name = 0;
+                Some(core::mem::replace(&mut s.entry, NO_ENTRY))
+            }
+            _ if self.overflow.is_empty() => None,
+            _ => self.overflow.remove(&name),
+        }
+    }
+
+    /// Every (name, entry), in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &Entry)> {
+        self.slots
+            .iter()
+            .filter(|s| s.name != 0)
+            .map(|s| (s.name, &s.entry))
+            .chain(self.overflow.iter().map(|(&n, e)| (n, e)))
+    }
+
+    /// Every name in use, in no particular order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = u32> + '_ {
+        self.iter().map(|(n, _)| n)
+    }
+
+    /// Removes every entry (generations stay).
+    pub(crate) fn drain(&mut self) -> Vec<(u32, Entry)> {
+        let mut v: Vec<(u32, Entry)> = Vec::new();
+        for s in &mut self.slots {
+            if s.name != 0 {
+                v.push((s.name, s.entry));
+                s.name = 0;
+                s.entry = NO_ENTRY;
+            }
+        }
+        v.extend(self.overflow.drain());
+        v
+    }
+
+    /// The number of indexes allocation has reached.
+    fn indexes(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Extends the table by one index.
+    fn push_index(&mut self) {
+        self.slots.push(NameSlot {
+            name: 0,
+            gen: 0,
+            entry: NO_ENTRY,
+        });
+    }
+
+    fn gen_mut(&mut self, idx: u32) -> Option<&mut u8> {
+        self.slots.get_mut(idx as usize).map(|s| &mut s.gen)
+    }
+}
+
+/// A task's IPC space. Aligned so that two tasks' spaces never share a cache line; what
+/// every lookup reads (the flag and the table) fills the first line, what allocating and
+/// freeing names writes is on the next.
+#[repr(C, align(64))]
 pub(crate) struct Space {
     pub active: bool,
-    pub entries: Map<u32, Entry>,
-    /// Generation of each allocated index (upper 8 bits of the name).
-    gens: Vec<u8>,
+    pub entries: NameTable,
     free: VecDeque<u32>,
     /// Reverse lookup for send-only entries (`ipc_hash`): port → name.
     pub reverse: Map<PortId, PortName>,
@@ -115,8 +252,7 @@ impl Space {
     fn new() -> Space {
         Space {
             active: true,
-            entries: Map::default(),
-            gens: vec![0],
+            entries: NameTable::new(),
             free: VecDeque::new(),
             reverse: Map::default(),
             task_port: None,
@@ -129,21 +265,24 @@ impl Space {
             let idx = if self.free.len() > NAME_REUSE_DELAY {
                 self.free.pop_front()?
             } else {
-                let idx = self.gens.len() as u32;
+                let idx = self.entries.indexes() as u32;
                 if idx >= INDEX_MASK {
                     self.free.pop_front()?
                 } else {
-                    self.gens.push(0);
+                    self.entries.push_index();
                     idx
                 }
             };
-            let gen = self.gens[idx as usize];
+            let g = self.entries.gen_mut(idx)?;
+            let gen = *g;
             let name = ((gen as u32) << INDEX_BITS) | idx;
-            if PortName(name).is_valid() && !self.entries.contains_key(&name) {
+            if PortName(name).is_valid() && !self.entries.contains_key(name) {
                 return Some(PortName(name));
             }
             // Taken by a caller-chosen name (or MACH_PORT_DEAD): skip this generation.
-            self.gens[idx as usize] = gen.wrapping_add(1);
+            if let Some(g) = self.entries.gen_mut(idx) {
+                *g = gen.wrapping_add(1);
+            }
             self.free.push_back(idx);
         }
         None
@@ -151,10 +290,10 @@ impl Space {
 
     /// Removes the entry and makes its index reusable later (`ipc_entry_dealloc`).
     pub(crate) fn free_name(&mut self, name: PortName) {
-        self.entries.remove(&name.0);
+        self.entries.remove(name.0);
         let idx = name.0 & INDEX_MASK;
         let gen = (name.0 >> INDEX_BITS) as u8;
-        if let Some(g) = self.gens.get_mut(idx as usize) {
+        if let Some(g) = self.entries.gen_mut(idx) {
             if idx != 0 && *g == gen {
                 *g = gen.wrapping_add(1);
                 self.free.push_back(idx);
@@ -172,39 +311,101 @@ pub(crate) enum MqRef {
 
 /// A receiver blocked on a queue.
 pub(crate) struct RcvWaiter {
-    pub w: Arc<Waiter>,
+    pub w: &'static Waiter,
     /// Largest message it takes (`u32::MAX` without `MACH_RCV_LARGE`).
     pub max: u32,
     /// Its receive size and buffer capacity (for the copyout done at handoff).
     pub limit: u32,
-    pub cap: usize,
+    pub cap: u32,
     /// Its space.
     pub slot: u32,
 }
 
-/// A message queue (`ipc_mqueue`): messages and blocked receivers.
+/// The receivers blocked on a queue, in arrival order. The first is kept inline (usually
+/// the only one: a server thread waiting for a request, a client for its reply), so a sender
+/// finds it in the port's first cache line.
 #[derive(Default)]
-pub(crate) struct MQueue {
-    pub msgs: VecDeque<KBox>,
-    pub waiters: VecDeque<RcvWaiter>,
+#[repr(C)]
+pub(crate) struct WaitQueue {
+    /// `None` only if `rest` is empty too.
+    first: Option<RcvWaiter>,
+    rest: VecDeque<RcvWaiter>,
 }
 
+impl WaitQueue {
+    pub(crate) fn push_back(&mut self, w: RcvWaiter) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.rest.push_back(w);
+        }
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<RcvWaiter> {
+        let w = self.first.take()?;
+        if !self.rest.is_empty() {
+            self.first = self.rest.pop_front();
+        }
+        Some(w)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&RcvWaiter) -> bool) {
+        let all = core::mem::take(self);
+        for w in all {
+            if keep(&w) {
+                self.push_back(w);
+            }
+        }
+    }
+}
+
+impl IntoIterator for WaitQueue {
+    type Item = RcvWaiter;
+    type IntoIter = core::iter::Chain<
+        core::option::IntoIter<RcvWaiter>,
+        std::collections::vec_deque::IntoIter<RcvWaiter>,
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
+/// A message queue (`ipc_mqueue`): blocked receivers and messages.
+#[derive(Default)]
+#[repr(C)]
+pub(crate) struct MQueue {
+    pub waiters: WaitQueue,
+    pub msgs: VecDeque<KBox>,
+}
+
+/// A port. The fields are laid out by who writes them, so that a message between two
+/// threads moves as few cache lines as possible: the first line (with the slot's
+/// generation) holds the queue state both the sender and the receiver touch; the
+/// reference and right counts, which the sending side changes, are on a line of their own;
+/// the rest is rarely written.
+#[repr(C)]
 pub(crate) struct Port {
-    pub refs: u32,
     pub active: bool,
-    pub receiver: Receiver,
-    pub srights: u32,
-    pub sorights: u32,
-    pub mscount: u32,
     pub seqno: u32,
     pub qlimit: u32,
     pub msgcount: u32,
     pub pset: Option<PsetId>,
+    /// The first blocked receiver lives here (see [`WaitQueue`]).
     pub mq: MQueue,
-    /// Senders waiting for room in the queue.
-    pub blocked: VecDeque<Arc<Waiter>>,
+    pub refs: u32,
+    pub srights: u32,
+    pub sorights: u32,
+    pub mscount: u32,
+    pub receiver: Receiver,
     pub nsrequest: Option<PortId>,
     pub pdrequest: Option<PortId>,
+    /// Senders waiting for room in the queue.
+    pub blocked: VecDeque<&'static Waiter>,
     /// Dead-name requests: (space slot, name) → send-once right to notify.
     pub dnrequests: Map<(u32, PortName), PortId>,
 }
@@ -215,6 +416,9 @@ pub(crate) struct Pset {
     pub members: Vec<PortId>,
 }
 
+/// A port or port set with the generation of its table slot. Slots start on cache lines,
+/// so two ports never share one.
+#[repr(C, align(64))]
 struct Slot<T> {
     gen: u32,
     val: Option<T>,
@@ -231,8 +435,12 @@ pub(crate) struct Counters {
     pub ool_bytes: usize,
 }
 
-/// The whole IPC state of one kernel.
+/// The whole IPC state of one kernel. The counters come first: they are written by every
+/// message, and (see [`super::Shared`]) share the lock's cache line, which every kernel
+/// entry moves to its thread anyway; the rest is read-mostly.
+#[repr(C)]
 pub(crate) struct State {
+    pub counters: Counters,
     pub spaces: Vec<Option<Space>>,
     free_spaces: Vec<u32>,
     ports: Vec<Slot<Port>>,
@@ -240,10 +448,9 @@ pub(crate) struct State {
     psets: Vec<Slot<Pset>>,
     free_psets: Vec<u32>,
     /// Waiters to unpark once the lock is released.
-    pub wake: Vec<Arc<Waiter>>,
+    pub wake: Vec<&'static Waiter>,
     trash: Vec<KBox>,
     draining: bool,
-    pub counters: Counters,
     /// Recycled kernel messages (with their image buffers).
     kmsg_pool: Vec<KBox>,
     /// The copyin journal (one transaction at a time, under the lock).
@@ -346,7 +553,7 @@ impl State {
 
     /// The entry for `name`, if the name is in use (of any type).
     pub(crate) fn entry(&self, slot: u32, name: PortName) -> Option<Entry> {
-        self.sp(slot)?.entries.get(&name.0).copied()
+        self.sp(slot)?.entries.get(name.0).copied()
     }
 
     pub(crate) fn set_entry(&mut self, slot: u32, name: PortName, e: Entry) {
@@ -566,7 +773,7 @@ impl State {
             self.mq_push(MqRef::Pset(s), m);
         }
         for rw in waiters {
-            self.complete(&rw.w, Some(Delivery::Error(mr::RCV_PORT_CHANGED)));
+            self.complete(rw.w, Some(Delivery::Error(mr::RCV_PORT_CHANGED)));
         }
     }
 
@@ -604,7 +811,7 @@ impl State {
             None => return,
         };
         for rw in waiters {
-            self.complete(&rw.w, Some(Delivery::Error(mr::RCV_PORT_DIED)));
+            self.complete(rw.w, Some(Delivery::Error(mr::RCV_PORT_DIED)));
         }
         for p in members {
             self.pset_remove(s, p);
@@ -619,9 +826,9 @@ impl State {
 
     // ---------------------------------------------------------------- queues
 
-    pub(crate) fn complete(&mut self, w: &Arc<Waiter>, d: Option<Delivery>) {
+    pub(crate) fn complete(&mut self, w: &'static Waiter, d: Option<Delivery>) {
         if w.complete(d) {
-            self.wake.push(Arc::clone(w));
+            self.wake.push(w);
         }
     }
 
@@ -664,12 +871,12 @@ impl State {
                 Some(rw) => {
                     if m.size <= rw.max {
                         m.seqno = self.take_seqno(m.dest);
-                        let p = self.copyout(rw.slot, m, rw.limit, rw.cap);
-                        self.complete(&rw.w, Some(Delivery::Msg(p)));
+                        let p = self.copyout(rw.slot, m, rw.limit, rw.cap as usize);
+                        self.complete(rw.w, Some(Delivery::Msg(p)));
                         return;
                     }
                     let size = m.size;
-                    self.complete(&rw.w, Some(Delivery::TooLarge(size)));
+                    self.complete(rw.w, Some(Delivery::TooLarge(size)));
                 }
             }
         }
@@ -711,7 +918,7 @@ impl State {
             }
         }
         if let Some(w) = wake {
-            self.complete(&w, None);
+            self.complete(w, None);
         }
         Ok(Some(m))
     }
@@ -837,7 +1044,7 @@ impl State {
             self.pset_remove(s, p);
         }
         for rw in waiters {
-            self.complete(&rw.w, Some(Delivery::Error(mr::RCV_PORT_DIED)));
+            self.complete(rw.w, Some(Delivery::Error(mr::RCV_PORT_DIED)));
         }
     }
 
@@ -891,10 +1098,10 @@ impl State {
         };
         self.counters.active_ports -= 1;
         for w in blocked {
-            self.complete(&w, None);
+            self.complete(w, None);
         }
         for rw in waiters {
-            self.complete(&rw.w, Some(Delivery::Error(mr::RCV_PORT_DIED)));
+            self.complete(rw.w, Some(Delivery::Error(mr::RCV_PORT_DIED)));
         }
         if let Some(ns) = ns {
             self.notify_send_once(ns);
@@ -1017,7 +1224,7 @@ impl State {
         let (entries, task_port) = match self.spm(slot) {
             Some(sp) if sp.active => {
                 sp.active = false;
-                let mut v: Vec<(u32, Entry)> = sp.entries.drain().collect();
+                let mut v: Vec<(u32, Entry)> = sp.entries.drain();
                 v.sort_by_key(|(n, _)| *n);
                 (v, sp.task_port.take())
             }
@@ -1115,5 +1322,52 @@ impl State {
             pp.receiver = Receiver::Transit(Some(so));
         }
         self.send_notification(m);
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    /// The cache-line layout the hot path relies on (see the type docs).
+    #[test]
+    fn hot_fields_are_on_the_intended_cache_lines() {
+        let line = |off: usize| off / 64;
+        // A port: the queue state and the first blocked receiver with the slot's generation;
+        // the counts on another line.
+        let port = offset_of!(Slot<Port>, val);
+        assert_eq!(size_of::<Slot<Port>>() % 64, 0);
+        assert_eq!(line(offset_of!(Slot<Port>, gen)), 0);
+        for off in [
+            offset_of!(Port, active),
+            offset_of!(Port, seqno),
+            offset_of!(Port, qlimit),
+            offset_of!(Port, msgcount),
+            offset_of!(Port, pset),
+            offset_of!(Port, mq.waiters.first) + size_of::<Option<RcvWaiter>>() - 1,
+        ] {
+            assert_eq!(line(port + off), 0, "queue state at {off}");
+        }
+        for off in [offset_of!(Port, refs), offset_of!(Port, receiver)] {
+            assert_ne!(line(port + off), 0, "counts at {off}");
+        }
+        // A space: what lookups read on the first line, the free list elsewhere.
+        assert_eq!(size_of::<Space>() % 64, 0);
+        assert_eq!(line(offset_of!(Space, active)), 0);
+        assert_eq!(
+            line(offset_of!(Space, entries) + size_of::<NameTable>() - 1),
+            0
+        );
+        assert_ne!(line(offset_of!(Space, free)), 0);
+        // A kernel message: header fields and a 64-byte inline image in two lines.
+        let image = offset_of!(KMsg, bytes) + offset_of!(super::super::kmsg::Image, inline);
+        assert!(image + 64 <= 128, "inline image at {image}");
+        // The counters share the kernel lock's line.
+        let m = std::sync::Mutex::new(State::new());
+        let a = &m as *const _ as usize;
+        let g = m.lock().unwrap();
+        let data = &*g as *const State as usize - a;
+        assert!(data + offset_of!(State, counters) + size_of::<Counters>() <= 64);
     }
 }

@@ -52,6 +52,19 @@ fn recv(t: &Task, name: PortName) -> MsgBuf<'static> {
     b
 }
 
+/// Waits (at most 5 s) until a thread is blocked receiving on `name` (a fixed sleep is not
+/// enough on a loaded machine).
+fn wait_for_receiver(t: &Task, name: PortName) {
+    let t0 = Instant::now();
+    while t.blocked_receivers(name) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "no receiver on {name:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn poll(t: &Task, name: PortName) -> KernReturn {
     recv_opt(t, name, opt::RCV_TIMEOUT, 0, 4096).0
 }
@@ -616,13 +629,13 @@ fn receive_errors_and_port_death_while_receiving() {
     // The port dies while a thread receives on it.
     let srv2 = srv.clone();
     let h = std::thread::spawn(move || recv_opt(&srv2, port, opt::RCV_TIMEOUT, 5000, 64).0);
-    std::thread::sleep(Duration::from_millis(20));
+    wait_for_receiver(&srv, port);
     srv.port_destroy(port).unwrap();
     assert_eq!(h.join().unwrap(), kr(mr::RCV_PORT_DIED));
     // The set dies while a thread receives on it.
     let srv2 = srv.clone();
     let h = std::thread::spawn(move || recv_opt(&srv2, set, opt::RCV_TIMEOUT, 5000, 64).0);
-    std::thread::sleep(Duration::from_millis(20));
+    wait_for_receiver(&srv, set);
     srv.port_destroy(set).unwrap();
     assert_eq!(h.join().unwrap(), kr(mr::RCV_PORT_DIED));
     // A port moved into a set while a thread receives on it.
@@ -630,7 +643,7 @@ fn receive_errors_and_port_death_while_receiving() {
     let set2 = srv.port_allocate(RightKind::PortSet).unwrap();
     let srv2 = srv.clone();
     let h = std::thread::spawn(move || recv_opt(&srv2, p2, opt::RCV_TIMEOUT, 5000, 64).0);
-    std::thread::sleep(Duration::from_millis(20));
+    wait_for_receiver(&srv, p2);
     srv.port_move_member(p2, set2).unwrap();
     assert_eq!(h.join().unwrap(), kr(mr::RCV_PORT_CHANGED));
     drop(srv);
