@@ -102,6 +102,10 @@ fn full(kind: Full, pages: usize) -> Result<Duration, String> {
             Full::Pagein(r) => r,
             Full::ZeroFill | Full::ZeroFillCopy => 0,
         },
+        object_threads: std::env::var("DPX_OBJECT_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(default_pager::default_object_threads),
         ..default_pager::Config::default()
     };
     let s = System::start(
@@ -139,6 +143,7 @@ fn full(kind: Full, pages: usize) -> Result<Duration, String> {
             0
         }
     };
+    let faults_before = s.kernel.stats().faults;
     let t0 = Instant::now();
     let mut sum = 0u64;
     for i in first..first + pages {
@@ -161,21 +166,35 @@ fn full(kind: Full, pages: usize) -> Result<Duration, String> {
     if std::env::var_os("DPX_STAGES").is_some() && ks.t_answered > 0 {
         let n = ks.t_answered as f64 * 1000.0;
         eprintln!(
-            "    stages per request: kernel {:.1} µs, pager+IPC {:.1} µs, install {:.1} µs (total per page {:.1} µs)",
+            "    stages per request: kernel {:.1} µs, pager+IPC {:.1} µs, install {:.1} µs (total per page {:.1} µs; {:.2} faults per page)",
             ks.t_request_ns as f64 / n,
             ks.t_pager_ns as f64 / n,
             ks.t_install_ns as f64 / n,
-            d.as_secs_f64() * 1e6 / pages as f64
+            d.as_secs_f64() * 1e6 / pages as f64,
+            (ks.faults - faults_before) as f64 / pages as f64
         );
     }
     drop(t);
     Ok(d)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+type Case = (&'static str, Box<dyn Fn(usize) -> Result<Duration, String>>);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -186,95 +205,164 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
+    let only: Option<String> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without
     // it: then only a quick smoke run.
     let smoke = !args.iter().any(|a| a == "--bench");
     let pages = get("--pages", if smoke { 256 } else { 16384 });
-    let runs = get("--runs", if smoke { 1 } else { 3 }).max(1);
+    let runs = get("--runs", if smoke { 1 } else { 7 }).max(1);
     if let Err(e) = Uffd::open() {
         println!("SKIP: fault benchmark needs userfaultfd: {e}");
         return;
     }
     println!(
-        "fault benchmark: {pages} pages ({} MiB) per run, one task thread reading in order, median of {runs} runs, {} CPUs",
+        "fault benchmark: {pages} pages ({} MiB) per run, one task thread reading one byte of each page in order; \
+         {runs} rounds, each running every case once (interleaved, starting case rotated), after one warm-up round; \
+         medians; {} CPUs; load average {}",
         (pages * PAGE) >> 20,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        loadavg()
     );
-    let mut results: Vec<(&str, f64)> = Vec::new();
-    let mut run = |name: &'static str, f: &dyn Fn() -> Result<Duration, String>| -> Option<f64> {
-        let mut v = Vec::new();
-        for _ in 0..runs {
-            match f() {
-                Ok(d) => v.push(d),
-                Err(e) => {
-                    println!("  {name:<46} failed: {e}");
-                    return None;
-                }
+    let cases: Vec<Case> = vec![
+        (
+            "raw handler (poll+read): ZEROPAGE",
+            Box::new(|n| raw(Raw::Zero, n, false)),
+        ),
+        (
+            "raw handler (poll+read): COPY 4 KiB",
+            Box::new(|n| raw(Raw::Copy1, n, false)),
+        ),
+        (
+            "raw handler (poll+read): COPY 16 pages",
+            Box::new(|n| raw(Raw::Copy16, n, false)),
+        ),
+        (
+            "raw handler (spinning): ZEROPAGE",
+            Box::new(|n| raw(Raw::Zero, n, true)),
+        ),
+        (
+            "raw handler (spinning): COPY 4 KiB",
+            Box::new(|n| raw(Raw::Copy1, n, true)),
+        ),
+        (
+            "raw handler (spinning): COPY 16 pages",
+            Box::new(|n| raw(Raw::Copy16, n, true)),
+        ),
+        (
+            "pager: data_request -> data_unavailable",
+            Box::new(|n| full(Full::ZeroFill, n)),
+        ),
+        (
+            "pager: ... -> data_unavailable (zero COPY+WP)",
+            Box::new(|n| full(Full::ZeroFillCopy, n)),
+        ),
+        (
+            "pager: data_request -> data_supply",
+            Box::new(|n| full(Full::Pagein(0), n)),
+        ),
+        (
+            "pager: data_supply with read-ahead 15",
+            Box::new(|n| full(Full::Pagein(15), n)),
+        ),
+    ];
+    let cases: Vec<Case> = cases
+        .into_iter()
+        .filter(|(name, _)| {
+            only.as_ref()
+                .is_none_or(|o| o.split(',').any(|o| name.contains(o)))
+        })
+        .collect();
+    // µs/page per case and round (None: failed).
+    let mut samples: Vec<Vec<Option<f64>>> = vec![Vec::new(); cases.len()];
+    if !smoke {
+        for (name, f) in &cases {
+            if let Err(e) = f(pages / 4) {
+                println!("  warm-up {name}: failed: {e}");
             }
         }
-        let us = median(v).as_secs_f64() * 1e6 / pages as f64;
-        println!("  {name:<46} {us:>7.2} µs/page {:>9.0} pages/s", 1e6 / us);
-        results.push((name, us));
-        Some(us)
+    }
+    for round in 0..runs {
+        for j in 0..cases.len() {
+            let i = (j + round) % cases.len();
+            let (name, f) = &cases[i];
+            let r = f(pages);
+            if let Err(e) = &r {
+                println!("  {name:<46} round {round} failed: {e}");
+            }
+            samples[i].push(r.ok().map(|d| d.as_secs_f64() * 1e6 / pages as f64));
+        }
+    }
+    let mut med: Vec<Option<f64>> = Vec::new();
+    for (i, (name, _)) in cases.iter().enumerate() {
+        let ok: Vec<f64> = samples[i].iter().flatten().copied().collect();
+        if ok.is_empty() {
+            println!("  {name:<46}  failed");
+            med.push(None);
+            continue;
+        }
+        let (lo, hi) = ok
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)));
+        let us = median(ok);
+        println!(
+            "  {name:<46} {us:>7.2} µs/page {:>9.0} pages/s  (min {lo:.2}, max {hi:.2})",
+            1e6 / us
+        );
+        med.push(Some(us));
+    }
+    let idx = |n: &str| cases.iter().position(|(name, _)| *name == n);
+    // The ratio of medians, and the median of the per-round ratios (both runs of a pair ran
+    // within the same round, so the load they saw was closer).
+    let ratio = |a: &str, b: &str| -> Option<(f64, f64)> {
+        let (ia, ib) = (idx(a)?, idx(b)?);
+        let rm = med[ia]? / med[ib]?;
+        let per: Vec<f64> = samples[ia]
+            .iter()
+            .zip(&samples[ib])
+            .filter_map(|(x, y)| Some((*x)? / (*y)?))
+            .collect();
+        if per.is_empty() {
+            return None;
+        }
+        Some((rm, median(per)))
     };
-    let rz = run("raw handler (poll+read): ZEROPAGE", &|| {
-        raw(Raw::Zero, pages, false)
-    });
-    let rc = run("raw handler (poll+read): COPY 4 KiB", &|| {
-        raw(Raw::Copy1, pages, false)
-    });
-    let r16 = run("raw handler (poll+read): COPY 16 pages", &|| {
-        raw(Raw::Copy16, pages, false)
-    });
-    let rzs = run("raw handler (spinning): ZEROPAGE", &|| {
-        raw(Raw::Zero, pages, true)
-    });
-    let rcs = run("raw handler (spinning): COPY 4 KiB", &|| {
-        raw(Raw::Copy1, pages, true)
-    });
-    let r16s = run("raw handler (spinning): COPY 16 pages", &|| {
-        raw(Raw::Copy16, pages, true)
-    });
-    let fz = run("pager: data_request -> data_unavailable", &|| {
-        full(Full::ZeroFill, pages)
-    });
-    let fzc = run("pager: ... -> data_unavailable (zero COPY+WP)", &|| {
-        full(Full::ZeroFillCopy, pages)
-    });
-    let fs = run("pager: data_request -> data_supply", &|| {
-        full(Full::Pagein(0), pages)
-    });
-    let fr = run("pager: data_supply with read-ahead 15", &|| {
-        full(Full::Pagein(15), pages)
-    });
-    println!("ratios (against the blocking raw handler, then the spinning one):");
-    for (label, r) in [("poll+read", (rz, rc, r16)), ("spinning", (rzs, rcs, r16s))] {
-        if let (Some(rz), Some(fz)) = (r.0, fz) {
-            println!(
-                "  zero fill via pager / raw ZEROPAGE ({label}): {:.2}x (goal <= 2x: {})",
-                fz / rz,
-                if fz / rz <= 2.0 { "met" } else { "not met" }
-            );
+    println!("ratios (ratio of medians; median of per-round ratios):");
+    for label in ["poll+read", "spinning"] {
+        let raw = |what: &str| format!("raw handler ({label}): {what}");
+        for (full_name, short) in [
+            (
+                "pager: data_request -> data_unavailable",
+                "zero fill via pager",
+            ),
+            (
+                "pager: ... -> data_unavailable (zero COPY+WP)",
+                "zero fill via pager with zero COPY",
+            ),
+        ] {
+            if let Some((m, p)) = ratio(full_name, &raw("ZEROPAGE")) {
+                println!(
+                    "  {short} / raw ZEROPAGE ({label}): {m:.2}x; {p:.2}x (goal <= 2x: {})",
+                    if m.max(p) <= 2.0 { "met" } else { "not met" }
+                );
+            }
         }
-        if let (Some(rz), Some(fz)) = (r.0, fzc) {
-            println!(
-                "  zero fill via pager with zero COPY / raw ZEROPAGE ({label}): {:.2}x (goal <= 2x: {})",
-                fz / rz,
-                if fz / rz <= 2.0 { "met" } else { "not met" }
-            );
+        if let Some((m, p)) = ratio("pager: data_request -> data_supply", &raw("COPY 4 KiB")) {
+            println!("  pagein via pager / raw COPY 4 KiB ({label}): {m:.2}x; {p:.2}x");
         }
-        if let (Some(rc), Some(fs)) = (r.1, fs) {
+        if let Some((m, p)) = ratio(
+            &raw("COPY 16 pages"),
+            "pager: data_supply with read-ahead 15",
+        ) {
+            let (m, p) = (m * 100.0, p * 100.0);
             println!(
-                "  pagein via pager / raw COPY 4 KiB ({label}): {:.2}x",
-                fs / rc
-            );
-        }
-        if let (Some(r16), Some(fr)) = (r.2, fr) {
-            let pct = r16 / fr * 100.0;
-            println!(
-                "  pagein with read-ahead throughput vs raw 16-page COPY ({label}): {pct:.0}% (goal >= 50%: {})",
-                if pct >= 50.0 { "met" } else { "not met" }
+                "  pagein with read-ahead throughput vs raw 16-page COPY ({label}): {m:.0}%; {p:.0}% (goal >= 50%: {})",
+                if m.min(p) >= 50.0 { "met" } else { "not met" }
             );
         }
     }
+    println!("load average after: {}", loadavg());
 }

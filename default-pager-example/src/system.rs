@@ -55,7 +55,7 @@ pub fn start_pager(
     let host = kernel
         .host_priv_for(&task)
         .map_err(|e| format!("host_priv: {e:?}"))?;
-    let h = Pager::start_with_store(task.ipc().clone(), task_self, host, store, config)
+    let h = Pager::start_with_store(kernel.trap(&task), task_self, host, store, config)
         .map_err(|e| format!("default pager: {e}"))?;
     Ok((task, h))
 }

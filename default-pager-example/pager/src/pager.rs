@@ -517,7 +517,7 @@ impl<T: Transport, P: Platform> Core<T, P> {
         ctl: PortName,
         kind: ReplyKind,
         offset: u64,
-        data: &[u8],
+        data: OolData<'_>,
         len: u64,
     ) {
         let (counter, name) = match kind {
@@ -539,7 +539,7 @@ impl<T: Transport, P: Platform> Core<T, P> {
                 t,
                 c,
                 offset,
-                OolData::Borrowed(data),
+                data,
                 VM_PROT_NONE,
                 0,
                 &ReceiveRight::null(),
@@ -703,6 +703,9 @@ impl<T: Transport, P: Platform> Core<T, P> {
 
     fn read_page(&self, addr: BlockAddr, buf: &mut [u8]) -> Result<(), KernReturn> {
         let store = self.space.store(addr).ok_or(KernReturn::KERN_FAILURE)?;
+        if store.may_block() {
+            P::before_block();
+        }
         store.read_block(addr.block, buf).map_err(|_| {
             bump(&self.counters.read_errors);
             KernReturn::KERN_FAILURE
@@ -732,6 +735,9 @@ impl<T: Transport, P: Platform> Core<T, P> {
                 }
             }
         };
+        if store.may_block() {
+            P::before_block();
+        }
         match store.write_block(addr.block, data) {
             Ok(()) => {
                 bump(&self.counters.pages_out);
@@ -989,7 +995,14 @@ impl<T: Transport, P: Platform> Core<T, P> {
             } => {
                 self.reject(cx, Some(obj.id), Some(offset), reason);
                 if let Some(code) = reply {
-                    self.reply(&obj, ctl, ReplyKind::Error(code), offset, &[], len);
+                    self.reply(
+                        &obj,
+                        ctl,
+                        ReplyKind::Error(code),
+                        offset,
+                        OolData::Borrowed(&[]),
+                        len,
+                    );
                 }
                 if !counted {
                     self.release_send(ctl);
@@ -999,11 +1012,25 @@ impl<T: Transport, P: Platform> Core<T, P> {
             }
             ReadPlan::Unavailable => {
                 bump(&self.counters.pages_unavailable);
-                self.reply(&obj, ctl, ReplyKind::Unavailable, offset, &[], ps);
+                self.reply(
+                    &obj,
+                    ctl,
+                    ReplyKind::Unavailable,
+                    offset,
+                    OolData::Borrowed(&[]),
+                    ps,
+                );
                 Ok(())
             }
             ReadPlan::Error(code) => {
-                self.reply(&obj, ctl, ReplyKind::Error(code), offset, &[], ps);
+                self.reply(
+                    &obj,
+                    ctl,
+                    ReplyKind::Error(code),
+                    offset,
+                    OolData::Borrowed(&[]),
+                    ps,
+                );
                 Ok(())
             }
             ReadPlan::Read(pages) => {
@@ -1032,21 +1059,31 @@ impl<T: Transport, P: Platform> Core<T, P> {
                     }
                 }
                 if let Some(code) = first_error {
-                    self.reply(&obj, ctl, ReplyKind::Error(code), offset, &[], ps);
+                    self.reply(
+                        &obj,
+                        ctl,
+                        ReplyKind::Error(code),
+                        offset,
+                        OolData::Borrowed(&[]),
+                        ps,
+                    );
                 } else {
                     add(&self.counters.pages_in, good as u64);
                     add(
                         &self.counters.pages_read_ahead,
                         good.saturating_sub(1) as u64,
                     );
-                    let data = &buf[..good * psz];
+                    // The buffer goes to the kernel with the message (`deallocate`, as the
+                    // Hurd's pager sends regions it allocated): no copy on the way.
+                    buf.truncate(good * psz);
+                    let len = buf.len() as u64;
                     self.reply(
                         &obj,
                         ctl,
                         ReplyKind::Supply,
                         offset,
-                        data,
-                        data.len() as u64,
+                        OolData::Owned(OolBuffer::from_vec(buf)),
+                        len,
                     );
                 }
                 Ok(())
@@ -1236,7 +1273,7 @@ impl<T: Transport, P: Platform> Core<T, P> {
         });
         match r {
             Ok(()) => {
-                self.reply(&obj, ctl, ReplyKind::Ready, 0, &[], 0);
+                self.reply(&obj, ctl, ReplyKind::Ready, 0, OolData::Borrowed(&[]), 0);
                 self.finish_io(&obj, token);
                 Ok(())
             }

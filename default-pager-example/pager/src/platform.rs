@@ -12,6 +12,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 pub trait Platform: Send + Sync + 'static {
     /// A lock protecting a `V`, with waiting.
     type Lock<V: Send>: Lock<V>;
+    /// Called by the core before I/O on a store that may block
+    /// ([`crate::BackingStore::may_block`]) (and by [`Lock::wait`] implementations before
+    /// they wait): the std layer then lets another object thread receive.
+    fn before_block() {}
 }
 
 /// A mutual-exclusion lock around a value, with condition waiting (a mutex plus a condition
@@ -135,14 +139,21 @@ pub use self::std_impl::{StdLock, StdPlatform};
 #[cfg(feature = "std")]
 mod std_impl {
     use super::{Lock, Platform};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Condvar, Mutex, MutexGuard};
     use std::time::{Duration, Instant};
 
     /// `std::sync::Mutex` plus a `Condvar`. A poisoned lock is used as is (the pager's state
     /// stays consistent at every unlock, and a panicking handler must not stop the others).
+    /// `notify_all` makes no system call when no thread waits (the common case: every
+    /// message notifies its object's lock once admitted and once done).
     pub struct StdLock<V> {
         m: Mutex<V>,
         cv: Condvar,
+        /// Threads in `wait` between finding their condition false and waking up. Changed
+        /// only with the mutex held, so a notifier that changed the state under the mutex
+        /// (and so after a waiter released it) sees the waiter counted.
+        waiters: AtomicUsize,
     }
 
     impl<V> StdLock<V> {
@@ -156,6 +167,7 @@ mod std_impl {
             StdLock {
                 m: Mutex::new(v),
                 cv: Condvar::new(),
+                waiters: AtomicUsize::new(0),
             }
         }
         fn with<R>(&self, f: impl FnOnce(&mut V) -> R) -> R {
@@ -166,29 +178,52 @@ mod std_impl {
             timeout_ms: Option<u32>,
             mut f: impl FnMut(&mut V) -> Option<R>,
         ) -> Option<R> {
-            let deadline = timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms.into()));
             let mut g = self.guard();
+            if let Some(r) = f(&mut g) {
+                return Some(r);
+            }
+            // About to wait: let another object thread receive meanwhile (the message we
+            // wait for may still be queued).
+            drop(g);
+            crate::std_pager::before_block();
+            g = self.guard();
+            if let Some(r) = f(&mut g) {
+                return Some(r);
+            }
+            let deadline = timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms.into()));
             loop {
-                if let Some(r) = f(&mut g) {
-                    return Some(r);
-                }
-                g = match deadline {
-                    None => self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+                self.waiters.fetch_add(1, Ordering::SeqCst);
+                let (g2, timed_out) = match deadline {
+                    None => (self.cv.wait(g).unwrap_or_else(|e| e.into_inner()), false),
                     Some(d) => {
                         let now = Instant::now();
                         if now >= d {
-                            return None;
+                            (g, true)
+                        } else {
+                            (
+                                self.cv
+                                    .wait_timeout(g, d - now)
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .0,
+                                false,
+                            )
                         }
-                        self.cv
-                            .wait_timeout(g, d - now)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0
                     }
                 };
+                g = g2;
+                self.waiters.fetch_sub(1, Ordering::SeqCst);
+                if timed_out {
+                    return None;
+                }
+                if let Some(r) = f(&mut g) {
+                    return Some(r);
+                }
             }
         }
         fn notify_all(&self) {
-            self.cv.notify_all();
+            if self.waiters.load(Ordering::SeqCst) != 0 {
+                self.cv.notify_all();
+            }
         }
     }
 
@@ -197,6 +232,9 @@ mod std_impl {
 
     impl Platform for StdPlatform {
         type Lock<V: Send> = StdLock<V>;
+        fn before_block() {
+            crate::std_pager::before_block();
+        }
     }
 }
 

@@ -1,18 +1,23 @@
 //! The std layer: server threads over the two port sets, as in the Hurd pager — one default
-//! thread on the default-memory-manager/admin port, N object threads on the set of object
-//! ports — using the runtime's `mach_msg_server_threads`, and `std::sync` for admission.
+//! thread on the default-memory-manager/admin port (the runtime's `mach_msg_server_threads`),
+//! N object threads on the set of object ports ([`ObjectPool`]) — and `std::sync` for
+//! admission.
 
 use crate::pager::{Config, Core, Error};
 use crate::platform::StdPlatform;
 use crate::space::SpaceInfo;
 use crate::stats::{Rejection, Stats};
 use crate::store::BackingStore;
+use mig_runtime::destroy::mach_msg_destroy_with;
 use mig_runtime::msg::MsgBuf;
 use mig_runtime::rights::SpaceId;
-use mig_runtime::server::{mach_msg_server_threads, StopHandle};
-use mig_runtime::{KernReturn, PortName, SendRight, Target, Transport};
-use std::sync::{Arc, Mutex};
+use mig_runtime::server::{mach_msg_server_threads, StopHandle, POOL_POLL_MS};
+use mig_runtime::wire::{bytes, header, msg_return as mr, msgh_bits, option};
+use mig_runtime::{Demux, KernReturn, PortName, SendRight, Target, Transport};
+use std::cell::Cell;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Any transport, type-erased (so [`PagerHandle`] is not generic).
 pub struct DynTransport(Box<dyn Transport + Send + Sync>);
@@ -115,7 +120,13 @@ impl Pager {
             let (c, s) = (Arc::clone(&core), stop.clone());
             let h = std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || mach_msg_server_threads(&*c, 0, set, c.transport(), n, &s));
+                .spawn(move || {
+                    if set == c.object_set() {
+                        ObjectPool::run(&*c, set, c.transport(), n, &s)
+                    } else {
+                        mach_msg_server_threads(&*c, 0, set, c.transport(), n, &s)
+                    }
+                });
             match h {
                 Ok(h) => handles.push(h),
                 Err(e) => {
@@ -221,5 +232,249 @@ impl PagerHandle {
 impl Drop for PagerHandle {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// The object threads: they take turns receiving on the object port set. One thread at a
+/// time (the receiver) waits in `mach_msg`; the others wait here. The receiver serves the
+/// message it got and receives again; only before it may block — an admission wait, I/O on
+/// a store that may block ([`crate::BackingStore::may_block`]) — does it hand the receive
+/// role to another thread ([`before_block`]), and it waits for the role again once done.
+///
+/// Why: Mach's receive queue is first come, first served, so with every object thread
+/// waiting in `mach_msg` each request would go to the thread that has waited longest — the
+/// one sure to have gone to sleep — while the thread that just answered spins in vain. With
+/// one receiver, a stream of requests is served by a thread that is still running, and
+/// messages are still served concurrently whenever a handler blocks.
+pub struct ObjectPool {
+    st: Mutex<PoolState>,
+    cv: Condvar,
+}
+
+struct PoolState {
+    /// A thread holds the receive role.
+    taken: bool,
+}
+
+thread_local! {
+    /// The pool whose receive role this thread holds.
+    static ROLE: Cell<*const ObjectPool> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Called before the calling thread may block: if it holds an object pool's receive role,
+/// another thread of the pool takes it over (so the messages the blocked thread may be
+/// waiting for are still received). A no-op on other threads.
+pub fn before_block() {
+    let p = ROLE.replace(std::ptr::null());
+    if !p.is_null() {
+        // SAFETY: the role is held only inside `ObjectPool::run`, which outlives it (the
+        // pointer is cleared before `run`'s borrow of the pool ends).
+        unsafe { &*p }.give_back();
+    }
+}
+
+/// Gives the role back if the thread still holds it (the end of a turn, or a panic).
+struct RoleGuard;
+
+impl Drop for RoleGuard {
+    fn drop(&mut self) {
+        before_block();
+    }
+}
+
+impl ObjectPool {
+    fn give_back(&self) {
+        let mut g = self.st.lock().unwrap_or_else(|e| e.into_inner());
+        g.taken = false;
+        drop(g);
+        self.cv.notify_one();
+    }
+
+    /// Waits for the receive role; `false` once `stop` is set.
+    fn take(&self, stop: &StopHandle) -> bool {
+        let mut g = self.st.lock().unwrap_or_else(|e| e.into_inner());
+        while g.taken {
+            if stop.is_stopped() {
+                return false;
+            }
+            g = self
+                .cv
+                .wait_timeout(g, Duration::from_millis(POOL_POLL_MS.into()))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        g.taken = true;
+        drop(g);
+        ROLE.set(self);
+        !stop.is_stopped()
+    }
+
+    fn holds(&self) -> bool {
+        std::ptr::eq(ROLE.get(), self)
+    }
+
+    /// Serves `set` with `threads` threads until `stop` (then `KERN_SUCCESS`) or a receive
+    /// fails (that error; the other threads stop too), like `mach_msg_server_threads`. Each
+    /// thread runs glibc's `mach_msg_server` loop while it holds the receive role.
+    pub fn run<D, T>(
+        demux: &D,
+        set: PortName,
+        transport: &T,
+        threads: usize,
+        stop: &StopHandle,
+    ) -> KernReturn
+    where
+        D: Demux + Sync + ?Sized,
+        T: Transport + Sync + ?Sized,
+    {
+        let pool = ObjectPool {
+            st: Mutex::new(PoolState { taken: false }),
+            cv: Condvar::new(),
+        };
+        let pool = &pool;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads.max(1))
+                .map(|_| {
+                    s.spawn(move || {
+                        let r = pool.serve(demux, set, transport, stop);
+                        if r != KernReturn::KERN_SUCCESS {
+                            stop.stop();
+                            pool.cv.notify_all();
+                        }
+                        r
+                    })
+                })
+                .collect();
+            let mut result = KernReturn::KERN_SUCCESS;
+            for h in handles {
+                let r = h.join().unwrap_or(KernReturn::KERN_FAILURE);
+                if result == KernReturn::KERN_SUCCESS {
+                    result = r;
+                }
+            }
+            result
+        })
+    }
+
+    /// One thread: glibc's server loop (`mig_runtime::server` documents it), receiving only
+    /// while holding the role.
+    fn serve<D, T>(&self, demux: &D, set: PortName, transport: &T, stop: &StopHandle) -> KernReturn
+    where
+        D: Demux + ?Sized,
+        T: Transport + ?Sized,
+    {
+        let target = transport.target();
+        let reply_header = target.reply_header_size() as usize;
+        let opt = option::RCV_LARGE | option::RCV_TIMEOUT;
+        let mut max: u32 = 2 * 4096;
+        let mut request = MsgBuf::with_capacity(max as usize);
+        let mut reply = MsgBuf::with_capacity(max as usize);
+        let remote = |m: &MsgBuf<'_>| bytes::get_u32(m.bytes(), header::REMOTE).unwrap_or(0);
+        loop {
+            if !self.take(stop) {
+                before_block();
+                return KernReturn::KERN_SUCCESS;
+            }
+            let _guard = RoleGuard;
+            let mut r = transport.mach_msg(
+                &mut request,
+                option::RCV_MSG | opt,
+                0,
+                max,
+                set,
+                POOL_POLL_MS,
+                PortName::NULL,
+            );
+            // Serve while holding the role.
+            while r.0 as u32 == mr::SUCCESS {
+                reply.clear_ool();
+                let n = reply_header.min(reply.bytes().len());
+                reply.bytes_mut()[..n].fill(0);
+                demux.demux(&mut request, &mut reply);
+                let code = KernReturn(
+                    bytes::get_u32(reply.bytes(), target.retcode_offset() as usize).unwrap_or(0)
+                        as i32,
+                );
+                let mut send = true;
+                match code {
+                    KernReturn::KERN_SUCCESS => {}
+                    KernReturn::MIG_NO_REPLY => send = false,
+                    _ => {
+                        // Keep the reply right for the error reply.
+                        let _ = bytes::put_u32(request.bytes_mut(), header::REMOTE, 0);
+                        if target == Target::X86_64 {
+                            let _ = bytes::put_u32(request.bytes_mut(), header::REMOTE + 4, 0);
+                        }
+                        mach_msg_destroy_with(&mut request, target, transport);
+                    }
+                }
+                if send && remote(&reply) == 0 {
+                    let bits = bytes::get_u32(reply.bytes(), header::BITS).unwrap_or(0);
+                    if bits & msgh_bits::COMPLEX != 0 {
+                        mach_msg_destroy_with(&mut reply, target, transport);
+                    }
+                    send = false;
+                }
+                let receive = self.holds() && !stop.is_stopped();
+                if !send {
+                    if !receive {
+                        break;
+                    }
+                    r = transport.mach_msg(
+                        &mut request,
+                        option::RCV_MSG | opt,
+                        0,
+                        max,
+                        set,
+                        POOL_POLL_MS,
+                        PortName::NULL,
+                    );
+                    continue;
+                }
+                core::mem::swap(&mut request, &mut reply);
+                let size = request.msgh_size();
+                if !receive {
+                    let r = transport.mach_msg(
+                        &mut request,
+                        option::SEND_MSG,
+                        size,
+                        0,
+                        PortName::NULL,
+                        0,
+                        PortName::NULL,
+                    );
+                    if r.0 as u32 == mr::SEND_INVALID_DEST {
+                        mach_msg_destroy_with(&mut request, target, transport);
+                    }
+                    break;
+                }
+                r = transport.mach_msg(
+                    &mut request,
+                    option::SEND_MSG | option::RCV_MSG | opt,
+                    size,
+                    max,
+                    set,
+                    POOL_POLL_MS,
+                    PortName::NULL,
+                );
+            }
+            match r.0 as u32 {
+                mr::SUCCESS | mr::RCV_TIMED_OUT | mr::RCV_INVALID_DATA => {}
+                mr::RCV_TOO_LARGE => {
+                    // The request is still queued; its size is in our header.
+                    let need = request.msgh_size().max(max);
+                    if need > max {
+                        max = need;
+                        request.reserve(max as usize);
+                        reply.reserve(max as usize);
+                    }
+                }
+                mr::SEND_INVALID_DEST => mach_msg_destroy_with(&mut request, target, transport),
+                _ => {
+                    before_block();
+                    return r;
+                }
+            }
+        }
     }
 }

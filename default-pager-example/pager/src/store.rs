@@ -61,6 +61,11 @@ pub trait BackingStore: Send + Sync {
     fn name(&self) -> &str {
         "store"
     }
+    /// Whether a read or write may block (disk I/O): the std layer then lets another object
+    /// thread receive while it runs. `true` unless the store says otherwise.
+    fn may_block(&self) -> bool {
+        true
+    }
 }
 
 /// Checks a block access against the store's geometry.
@@ -166,6 +171,9 @@ impl BackingStore for MemStore {
     }
     fn name(&self) -> &str {
         self.name
+    }
+    fn may_block(&self) -> bool {
+        false
     }
 }
 

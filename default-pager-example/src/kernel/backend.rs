@@ -1,6 +1,9 @@
 //! How pages get in and out of task memory: real userfaultfd operations, or the portable
 //! software emulation. The VM layer calls these with the object's state locked, so every
-//! state change and the matching page-table change happen together.
+//! state change and the matching page-table change happen together. Installing a page does
+//! not wake the threads waiting for it: the VM layer wakes them ([`Backend::wake`]) once it
+//! has released the object's lock, so that a woken thread's next fault on the object does
+//! not find the lock still held (and sleep on it) while the installing thread finishes.
 
 use super::uffd::{mem, Install, Uffd};
 use super::PAGE;
@@ -35,16 +38,10 @@ impl Backend {
     }
 
     /// Installs `data` (one page) at `addr`: write-protected (clean, dirty tracking) unless
-    /// `writable`. Wakes the faulting threads.
+    /// `writable`.
     pub fn install(&self, addr: usize, data: &[u8], writable: bool) -> Result<Installed, i32> {
         match self {
-            Backend::Uffd(u) => {
-                let r = u.copy(addr, data, !writable, true)?;
-                if r == Install::Exists {
-                    let _ = u.wake(addr, PAGE);
-                }
-                Ok(Self::installed(r))
-            }
+            Backend::Uffd(u) => Ok(Self::installed(u.copy(addr, data, !writable, false)?)),
             Backend::Portable => {
                 // SAFETY: `addr` is a page of a read-write mapping owned by the emulator
                 // (the caller holds the object's lock, so no task access races with it).
@@ -60,7 +57,7 @@ impl Backend {
     /// the run was already there (the caller then installs page by page).
     pub fn install_run(&self, addr: usize, data: &[u8], writable: bool) -> Result<Installed, i32> {
         match self {
-            Backend::Uffd(u) => Ok(Self::installed(u.copy(addr, data, !writable, true)?)),
+            Backend::Uffd(u) => Ok(Self::installed(u.copy(addr, data, !writable, false)?)),
             Backend::Portable => {
                 // SAFETY: as in `install`, for `data.len()` bytes of the object's mapping.
                 unsafe {
@@ -71,11 +68,13 @@ impl Backend {
         }
     }
 
-    /// Zero-fills the page at `addr`: for a read fault the shared zero page, write-protected
-    /// before anyone is woken (`ZEROPAGE` + `WRITEPROTECT` + `WAKE`); for a write fault a
-    /// writable page of zeros (`COPY`: no extra copy-on-write fault).
-    /// With `copy_for_reads`, read faults get a write-protected `COPY` of zeros instead (one
-    /// ioctl instead of three; a real page instead of the shared zero page).
+    /// Zero-fills the page at `addr`: for a read fault the shared zero page (one `ZEROPAGE`),
+    /// **not** write-protected — a write copies it in the
+    /// Linux kernel without a userfault, so the VM treats such a page as possibly written
+    /// and write-protects and inspects it before it pages it out (`clean_page`); for a write
+    /// fault a writable page of zeros (`COPY`: no extra copy-on-write fault).
+    /// With `copy_for_reads`, read faults get a write-protected `COPY` of zeros instead (a
+    /// real page instead of the shared zero page; the first write is a write-protect fault).
     pub fn zero_fill(
         &self,
         addr: usize,
@@ -91,10 +90,7 @@ impl Backend {
                 if copy_for_reads {
                     return self.install(addr, zeros, false);
                 }
-                let r = u.zeropage(addr, PAGE, false)?;
-                u.write_protect(addr, PAGE, true, false)?;
-                u.wake(addr, PAGE)?;
-                Ok(Self::installed(r))
+                Ok(Self::installed(u.zeropage(addr, PAGE, false)?))
             }
             Backend::Portable => self.install(addr, zeros, true),
         }

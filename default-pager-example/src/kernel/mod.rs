@@ -36,11 +36,12 @@ pub use vm::ObjectInfo;
 
 use crate::mig::memory_object_default as mod_client;
 use backend::Backend;
+use mig_runtime::destroy::mach_msg_destroy_with;
 use mig_runtime::ipc;
 use mig_runtime::rights::{RightKind, SpaceId};
 use mig_runtime::server::{mach_msg_server_threads, StopHandle};
-use mig_runtime::wire::{option, type_name};
-use mig_runtime::{KernReturn, MsgBuf, PortName, ReceiveRight, SendRight, Transport};
+use mig_runtime::wire::{bytes, header, msg_return, msgh_bits, option, type_name, Target};
+use mig_runtime::{Demux, KernReturn, MsgBuf, PortName, ReceiveRight, SendRight, Transport};
 use stats::{Counters, Latency, Trace};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -53,6 +54,11 @@ use vm::VmObject;
 /// GNU Mach's page size on x86 (`vm_page_size`), the `memory_object_page_size` the kernel
 /// announces.
 pub const PAGE: usize = 4096;
+/// How often a kernel thread serves control-port messages that tasks sent without a
+/// [`KernelTrap`] (which serves them at once).
+const CONTROL_POLL: Duration = Duration::from_millis(2);
+/// Receive buffer for control-port calls (their data is out of line).
+const CONTROL_MSG_MAX: u32 = 8192;
 /// Pages of an object GNU Mach's existence map covers (`vm_external.c`: 8192 pages, 32 MiB).
 pub const PAGEMAP_PAGES: usize = 8192;
 
@@ -109,9 +115,9 @@ pub struct Config {
     /// then `data_request` → `data_unavailable`, and a data request can be the very first
     /// message after `memory_object_create`.
     pub eager_pager: bool,
-    /// Zero-fill read faults with a write-protected `UFFDIO_COPY` of zeros instead of
-    /// `UFFDIO_ZEROPAGE` + `UFFDIO_WRITEPROTECT` + `UFFDIO_WAKE` (the default, which maps the
-    /// shared zero page).
+    /// Zero-fill read faults with a write-protected `UFFDIO_COPY` of zeros instead of one
+    /// `UFFDIO_ZEROPAGE` (the default, which maps the shared zero page unprotected: it is
+    /// write-protected and inspected when it is paged out).
     pub zero_fill_copy: bool,
     pub mode: ModeChoice,
     /// A fault waiting longer than this for its pager fails with a memory error.
@@ -190,6 +196,9 @@ pub(crate) struct KInner {
     pub start: Instant,
     pub host_priv: PortName,
     pub kset: PortName,
+    /// The control ports' set: served in the sending thread by [`KernelTrap`], with a
+    /// polling kernel thread for senders that use the bare IPC.
+    pub kctl: PortName,
     pub dmm: Mutex<Option<SendRight>>,
     pub kobjects: RwLock<HashMap<u32, KObject>>,
     pub regions: RwLock<BTreeMap<usize, Arc<VmObject>>>,
@@ -299,7 +308,11 @@ impl KInner {
     }
 
     pub fn add_kobject(&self, name: PortName, o: KObject) -> Result<(), KernReturn> {
-        self.ktask.port_move_member(name, self.kset)?;
+        let set = match o {
+            KObject::Control(_) => self.kctl,
+            _ => self.kset,
+        };
+        self.ktask.port_move_member(name, set)?;
         self.kobjects
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -321,6 +334,165 @@ impl KInner {
             *g = g.wrapping_add(1);
             self.portable_cv.notify_all();
         }
+    }
+}
+
+impl KInner {
+    /// Serves every message queued on a control port, in the calling thread, until none is
+    /// left (GNU Mach's `ipc_kobject_server`, which runs in the sender's context). The loop
+    /// is glibc's `mach_msg_server` (as `mig_runtime::server` has it), with the thread's
+    /// buffers kept from one call to the next.
+    pub fn serve_control(self: &Arc<Self>) {
+        if self.stop.load(Ordering::Acquire) {
+            return;
+        }
+        thread_local! {
+            static BUFS: std::cell::Cell<Option<Box<(MsgBuf<'static>, MsgBuf<'static>)>>> =
+                const { std::cell::Cell::new(None) };
+        }
+        let mut bufs = BUFS.take().unwrap_or_else(|| {
+            Box::new((
+                MsgBuf::with_capacity(CONTROL_MSG_MAX as usize),
+                MsgBuf::with_capacity(CONTROL_MSG_MAX as usize),
+            ))
+        });
+        let (req, rep) = &mut *bufs;
+        let t = Target::X86_64;
+        let srv = server::KernelServer {
+            k: Arc::clone(self),
+        };
+        loop {
+            let r = self.ktask.mach_msg(
+                req,
+                option::RCV_MSG | option::RCV_TIMEOUT,
+                0,
+                CONTROL_MSG_MAX,
+                self.kctl,
+                0,
+                PortName::NULL,
+            );
+            match r.0 as u32 {
+                msg_return::SUCCESS => {}
+                // Too large for any control call: dropped, as the server loop does.
+                msg_return::RCV_TOO_LARGE | msg_return::RCV_INVALID_DATA => continue,
+                _ => break,
+            }
+            rep.clear_ool();
+            let n = (t.reply_header_size() as usize).min(rep.bytes().len());
+            rep.bytes_mut()[..n].fill(0);
+            srv.demux(req, rep);
+            match mig_runtime::stub::retcode(rep.bytes(), t) {
+                KernReturn::KERN_SUCCESS => {}
+                KernReturn::MIG_NO_REPLY => continue,
+                _ => {
+                    // Keep the reply right for the error reply; release everything else.
+                    let _ = bytes::put_u32(req.bytes_mut(), header::REMOTE, 0);
+                    let _ = bytes::put_u32(req.bytes_mut(), header::REMOTE + 4, 0);
+                    mach_msg_destroy_with(req, t, &self.ktask);
+                }
+            }
+            let remote = bytes::get_u32(rep.bytes(), header::REMOTE).unwrap_or(0);
+            if remote == 0 {
+                let bits = bytes::get_u32(rep.bytes(), header::BITS).unwrap_or(0);
+                if bits & msgh_bits::COMPLEX != 0 {
+                    mach_msg_destroy_with(rep, t, &self.ktask);
+                }
+                continue;
+            }
+            let size = rep.msgh_size();
+            let r = self.ktask.mach_msg(
+                rep,
+                option::SEND_MSG | option::SEND_TIMEOUT,
+                size,
+                0,
+                PortName::NULL,
+                self.cfg.send_timeout_ms,
+                PortName::NULL,
+            );
+            if r != KernReturn::KERN_SUCCESS {
+                mach_msg_destroy_with(rep, t, &self.ktask);
+            }
+        }
+        BUFS.set(Some(bufs));
+    }
+}
+
+/// A task's `mach_msg` trap, as GNU Mach runs it for kernel objects: a message sent to a
+/// memory object control port is handled by the kernel in the sending thread before the
+/// call returns (`mach_msg_trap` → `ipc_kobject_server`), not handed to another thread.
+///
+/// The send goes through the IPC as usual (rights and out-of-line memory are copied in and
+/// out exactly as for any message); then the calling thread serves the queue of the control
+/// ports' port set, on which no kernel thread waits. A combined send + receive is split
+/// into the send, the kernel's handling, and the receive (the reply of a kernel routine is
+/// then already queued). Every other destination is unaffected. Messages that tasks send
+/// through the bare [`ipc::Task`] are served by a kernel thread polling that set.
+#[derive(Clone)]
+pub struct KernelTrap {
+    task: ipc::Task,
+    k: Arc<KInner>,
+}
+
+impl KernelTrap {
+    /// The task's IPC space.
+    pub fn ipc(&self) -> &ipc::Task {
+        &self.task
+    }
+}
+
+impl Transport for KernelTrap {
+    fn mach_msg(
+        &self,
+        msg: &mut MsgBuf<'_>,
+        opt: u32,
+        send_size: u32,
+        rcv_size: u32,
+        rcv_name: PortName,
+        timeout: u32,
+        notify: PortName,
+    ) -> KernReturn {
+        if opt & option::SEND_MSG == 0 {
+            return self
+                .task
+                .mach_msg(msg, opt, send_size, rcv_size, rcv_name, timeout, notify);
+        }
+        let r = self.task.mach_msg(
+            msg,
+            opt & !(option::RCV_MSG | option::RCV_TIMEOUT | option::RCV_LARGE),
+            send_size,
+            0,
+            PortName::NULL,
+            timeout,
+            notify,
+        );
+        if r != KernReturn::KERN_SUCCESS {
+            return r;
+        }
+        self.k.serve_control();
+        if opt & option::RCV_MSG == 0 {
+            return r;
+        }
+        self.task.mach_msg(
+            msg,
+            opt & !(option::SEND_MSG | option::SEND_TIMEOUT),
+            0,
+            rcv_size,
+            rcv_name,
+            timeout,
+            notify,
+        )
+    }
+    fn get_reply_port(&self) -> PortName {
+        self.task.get_reply_port()
+    }
+    fn put_reply_port(&self, port: PortName) {
+        self.task.put_reply_port(port)
+    }
+    fn dealloc_reply_port(&self, port: PortName) {
+        self.task.dealloc_reply_port(port)
+    }
+    fn space(&self) -> SpaceId {
+        self.task.space()
     }
 }
 
@@ -410,6 +582,9 @@ impl Kernel {
         let kset = ktask
             .port_allocate(RightKind::PortSet)
             .map_err(|e| format!("kernel port set: {e:?}"))?;
+        let kctl = ktask
+            .port_allocate(RightKind::PortSet)
+            .map_err(|e| format!("control port set: {e:?}"))?;
         let host_priv = ktask
             .port_allocate(RightKind::Receive)
             .map_err(|e| format!("host port: {e:?}"))?;
@@ -428,6 +603,7 @@ impl Kernel {
             start,
             host_priv,
             kset,
+            kctl,
             dmm: Mutex::new(None),
             kobjects: RwLock::new(HashMap::new()),
             regions: RwLock::new(BTreeMap::new()),
@@ -483,6 +659,17 @@ impl Kernel {
                 }
             }),
         )?);
+        let k = Arc::clone(&self.k);
+        threads.push(spawn(
+            "kernel-control",
+            Box::new(move || {
+                // Messages on control ports from senders without a KernelTrap.
+                while !k.stop.load(Ordering::Acquire) {
+                    k.serve_control();
+                    std::thread::sleep(CONTROL_POLL);
+                }
+            }),
+        )?);
         if self.k.backend.is_uffd() {
             let k = Arc::clone(&self.k);
             threads.push(spawn(
@@ -522,6 +709,15 @@ impl Kernel {
     /// The IPC system (for tests that need raw port operations).
     pub fn ipc(&self) -> &ipc::Kernel {
         &self.k.ipc
+    }
+
+    /// `task`'s `mach_msg` trap: its calls on memory object control ports run in the calling
+    /// thread, as in GNU Mach (see [`KernelTrap`]). The default pager's transport.
+    pub fn trap(&self, task: &EmuTask) -> KernelTrap {
+        KernelTrap {
+            task: task.ipc().clone(),
+            k: Arc::clone(&self.k),
+        }
     }
 
     /// Creates a task (IPC space + empty address space).

@@ -12,8 +12,12 @@
 //! `memory_object_data_return`, then dropped. Every state change and the matching page-table
 //! operation happen under the object's lock.
 //!
-//! Clean pages are always write-protected (userfaultfd WP), so the first write to one raises a
+//! Clean pages are write-protected (userfaultfd WP), so the first write to one raises a
 //! write-protect fault and makes it dirty: that is the dirty bit GNU Mach gets from the pmap.
+//! The exception is a page zero-filled for a read fault: it maps the shared zero page
+//! without protection (one ioctl on the fault path), so a write copies it silently; such a
+//! page is write-protected when the pageout code looks at it, and counts as dirty if its
+//! contents are no longer zero.
 //!
 //! # Ordering and read-ahead
 //!
@@ -509,6 +513,7 @@ pub(crate) fn fault(k: &Arc<KInner>, addr: usize, write: bool, wp: bool, t0: u64
                 // Count it before anyone can evict it (under the object lock).
                 add_resident(k, 1);
                 drop(st);
+                k.backend.wake(a, PAGE);
                 push_lru(k, &obj, idx);
                 k.counters.zero_fill_local.fetch_add(1, Ordering::Relaxed);
                 record_latency(k, t0);
@@ -735,18 +740,13 @@ pub(crate) fn supply(
                 }
             }
         }
-        // Requested pages first (their COPY wakes the faulting threads), read-ahead after:
-        // the task runs again while the rest of the cluster is installed.
-        plan.sort_by_key(|&(idx, _, requested)| (!requested, idx));
+        // Runs of adjacent pages with the same protection, requested and read-ahead pages
+        // together: a cluster is one UFFDIO_COPY, which wakes the faulting threads once.
         let mut i = 0;
         while i < plan.len() {
             let (start, writable, _) = plan[i];
             let mut j = i + 1;
-            while j < plan.len()
-                && plan[j].0 == start + (j - i)
-                && plan[j].1 == writable
-                && plan[j].2 == plan[i].2
-            {
+            while j < plan.len() && plan[j].0 == start + (j - i) && plan[j].1 == writable {
                 j += 1;
             }
             let src = &data[(start - first) * PAGE..(start - first + (j - i)) * PAGE];
@@ -794,6 +794,8 @@ pub(crate) fn supply(
             i = j;
         }
     }
+    // Wake the faulting threads now that the object is unlocked.
+    k.backend.wake(obj.addr(first), n * PAGE);
     if installed > 0 {
         let mut l = lock(&k.lru);
         let st = lock(&obj.st);
@@ -861,6 +863,7 @@ pub(crate) fn unavailable(
         }
     }
     if !filled.is_empty() {
+        k.backend.wake(obj.addr(first), n * PAGE);
         for &(idx, since) in &filled {
             push_lru(k, obj, idx);
             record_latency(k, since);
@@ -938,9 +941,15 @@ pub(crate) fn clean_page(
         if p.st != St::Resident {
             return Ok(false);
         }
+        let mut protected = false;
         if p.zero && !p.dirty {
-            // Mapped as the zero page and never reported written. A write that raced the
-            // write-protection at zero-fill time would show as non-zero contents: check.
+            // Mapped as the zero page, not write-protected (see `Backend::zero_fill`): a
+            // write since then copied it without a fault. Write-protect it now (a write from
+            // here on faults and waits for us), then look: non-zero contents were written.
+            k.backend
+                .protect(a, true)
+                .map_err(|e| format!("write-protect {a:#x}: errno {e}"))?;
+            protected = true;
             // SAFETY: the page is resident (mapped) and write-protected; reading it cannot
             // fault and nothing writes it while we hold the object lock.
             let s = unsafe { std::slice::from_raw_parts(a as *const u8, PAGE) };
@@ -968,7 +977,7 @@ pub(crate) fn clean_page(
             return Ok(true);
         }
         dirty = p.dirty;
-        if p.dirty {
+        if p.dirty && !protected {
             // Write-protect before the copy: a write now faults and waits (no lost write).
             k.backend
                 .protect(a, true)
