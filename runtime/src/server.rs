@@ -82,6 +82,45 @@ fn reset_reply(reply: &mut MsgBuf<'_>, n: usize) {
     b[..n].fill(0);
 }
 
+/// Steps 2–4 of the loop for one received `request`: resets `reply`, calls the demuxer,
+/// destroys the request if the demuxer failed (keeping the reply right for the error
+/// reply), and drops a reply that has no destination. Returns whether `reply` is to be
+/// sent. For server loops of one's own (a pool with other receive rules, a kernel that
+/// serves messages in the sender's thread), so that they answer exactly as this one does.
+pub fn handle_request<D, T>(
+    demux: &D,
+    request: &mut MsgBuf<'_>,
+    reply: &mut MsgBuf<'_>,
+    transport: &T,
+) -> bool
+where
+    D: Demux + ?Sized,
+    T: Transport + ?Sized,
+{
+    let target = transport.target();
+    reset_reply(reply, target.reply_header_size() as usize);
+    demux.demux(request, reply);
+    match retcode(transport, reply) {
+        KernReturn::KERN_SUCCESS => {}
+        KernReturn::MIG_NO_REPLY => return false,
+        _ => {
+            // Keep the reply right for the error reply.
+            let _ = bytes::put_u32(request.bytes_mut(), header::REMOTE, 0);
+            if target == crate::wire::Target::X86_64 {
+                let _ = bytes::put_u32(request.bytes_mut(), header::REMOTE + 4, 0);
+            }
+            mach_msg_destroy_with(request, target, transport);
+        }
+    }
+    if remote(reply).is_null() {
+        if bits(reply) & msgh_bits::COMPLEX != 0 {
+            mach_msg_destroy_with(reply, target, transport);
+        }
+        return false;
+    }
+    true
+}
+
 fn serve<D, T>(
     demux: &D,
     max_size: u32,
@@ -96,7 +135,6 @@ where
     T: Transport + ?Sized,
 {
     let target = transport.target();
-    let reply_header = target.reply_header_size() as usize;
     let mut max = max_size;
     if max == 0 {
         opt |= option::RCV_LARGE;
@@ -119,24 +157,7 @@ where
             PortName::NULL,
         );
         while r.0 as u32 == mr::SUCCESS {
-            reset_reply(&mut reply, reply_header);
-            demux.demux(&mut request, &mut reply);
-            match retcode(transport, &reply) {
-                KernReturn::KERN_SUCCESS => {}
-                KernReturn::MIG_NO_REPLY => continue 'get_request,
-                _ => {
-                    // Keep the reply right for the error reply.
-                    let _ = bytes::put_u32(request.bytes_mut(), header::REMOTE, 0);
-                    if target == crate::wire::Target::X86_64 {
-                        let _ = bytes::put_u32(request.bytes_mut(), header::REMOTE + 4, 0);
-                    }
-                    mach_msg_destroy_with(&mut request, target, transport);
-                }
-            }
-            if remote(&reply).is_null() {
-                if bits(&reply) & msgh_bits::COMPLEX != 0 {
-                    mach_msg_destroy_with(&mut reply, target, transport);
-                }
+            if !handle_request(demux, &mut request, &mut reply, transport) {
                 continue 'get_request;
             }
             core::mem::swap(&mut request, &mut reply);

@@ -11,8 +11,8 @@ use crate::store::BackingStore;
 use mig_runtime::destroy::mach_msg_destroy_with;
 use mig_runtime::msg::MsgBuf;
 use mig_runtime::rights::SpaceId;
-use mig_runtime::server::{mach_msg_server_threads, StopHandle, POOL_POLL_MS};
-use mig_runtime::wire::{bytes, header, msg_return as mr, msgh_bits, option};
+use mig_runtime::server::{handle_request, mach_msg_server_threads, StopHandle, POOL_POLL_MS};
+use mig_runtime::wire::{msg_return as mr, option};
 use mig_runtime::{Demux, KernReturn, PortName, SendRight, Target, Transport};
 use std::cell::Cell;
 use std::sync::{Arc, Condvar, Mutex};
@@ -364,12 +364,10 @@ impl ObjectPool {
         T: Transport + ?Sized,
     {
         let target = transport.target();
-        let reply_header = target.reply_header_size() as usize;
         let opt = option::RCV_LARGE | option::RCV_TIMEOUT;
         let mut max: u32 = 2 * 4096;
         let mut request = MsgBuf::with_capacity(max as usize);
         let mut reply = MsgBuf::with_capacity(max as usize);
-        let remote = |m: &MsgBuf<'_>| bytes::get_u32(m.bytes(), header::REMOTE).unwrap_or(0);
         loop {
             if !self.take(stop) {
                 before_block();
@@ -387,34 +385,7 @@ impl ObjectPool {
             );
             // Serve while holding the role.
             while r.0 as u32 == mr::SUCCESS {
-                reply.clear_ool();
-                let n = reply_header.min(reply.bytes().len());
-                reply.bytes_mut()[..n].fill(0);
-                demux.demux(&mut request, &mut reply);
-                let code = KernReturn(
-                    bytes::get_u32(reply.bytes(), target.retcode_offset() as usize).unwrap_or(0)
-                        as i32,
-                );
-                let mut send = true;
-                match code {
-                    KernReturn::KERN_SUCCESS => {}
-                    KernReturn::MIG_NO_REPLY => send = false,
-                    _ => {
-                        // Keep the reply right for the error reply.
-                        let _ = bytes::put_u32(request.bytes_mut(), header::REMOTE, 0);
-                        if target == Target::X86_64 {
-                            let _ = bytes::put_u32(request.bytes_mut(), header::REMOTE + 4, 0);
-                        }
-                        mach_msg_destroy_with(&mut request, target, transport);
-                    }
-                }
-                if send && remote(&reply) == 0 {
-                    let bits = bytes::get_u32(reply.bytes(), header::BITS).unwrap_or(0);
-                    if bits & msgh_bits::COMPLEX != 0 {
-                        mach_msg_destroy_with(&mut reply, target, transport);
-                    }
-                    send = false;
-                }
+                let send = handle_request(demux, &mut request, &mut reply, transport);
                 let receive = self.holds() && !stop.is_stopped();
                 if !send {
                     if !receive {

@@ -39,9 +39,9 @@ use backend::Backend;
 use mig_runtime::destroy::mach_msg_destroy_with;
 use mig_runtime::ipc;
 use mig_runtime::rights::{RightKind, SpaceId};
-use mig_runtime::server::{mach_msg_server_threads, StopHandle};
-use mig_runtime::wire::{bytes, header, msg_return, msgh_bits, option, type_name, Target};
-use mig_runtime::{Demux, KernReturn, MsgBuf, PortName, ReceiveRight, SendRight, Transport};
+use mig_runtime::server::{handle_request, mach_msg_server_threads, StopHandle};
+use mig_runtime::wire::{msg_return, option, type_name, Target};
+use mig_runtime::{KernReturn, MsgBuf, PortName, ReceiveRight, SendRight, Transport};
 use stats::{Counters, Latency, Trace};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -377,26 +377,7 @@ impl KInner {
                 msg_return::RCV_TOO_LARGE | msg_return::RCV_INVALID_DATA => continue,
                 _ => break,
             }
-            rep.clear_ool();
-            let n = (t.reply_header_size() as usize).min(rep.bytes().len());
-            rep.bytes_mut()[..n].fill(0);
-            srv.demux(req, rep);
-            match mig_runtime::stub::retcode(rep.bytes(), t) {
-                KernReturn::KERN_SUCCESS => {}
-                KernReturn::MIG_NO_REPLY => continue,
-                _ => {
-                    // Keep the reply right for the error reply; release everything else.
-                    let _ = bytes::put_u32(req.bytes_mut(), header::REMOTE, 0);
-                    let _ = bytes::put_u32(req.bytes_mut(), header::REMOTE + 4, 0);
-                    mach_msg_destroy_with(req, t, &self.ktask);
-                }
-            }
-            let remote = bytes::get_u32(rep.bytes(), header::REMOTE).unwrap_or(0);
-            if remote == 0 {
-                let bits = bytes::get_u32(rep.bytes(), header::BITS).unwrap_or(0);
-                if bits & msgh_bits::COMPLEX != 0 {
-                    mach_msg_destroy_with(rep, t, &self.ktask);
-                }
+            if !handle_request(&srv, req, rep, &self.ktask) {
                 continue;
             }
             let size = rep.msgh_size();
