@@ -20,14 +20,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mig_conformance::{
-    require_oracle, workspace_root, CheckItem, ComplexBit, DescAttr, DescriptorCheck, FieldKind,
-    MigRun, Oracle, Outputs, RoutineLayout, SizeCheck, Template,
-};
+use mig_conformance::{require_oracle, workspace_root, MigRun, Oracle, Outputs, RoutineLayout};
 use mig_rs::driver::{compile, Compilation, Options};
-use mig_rs::ir::{ArgKind, Complexity, MessageLayout, Routine, Subsystem};
+use mig_rs::ir::Routine;
 use mig_rs::preprocess::Define;
-use mig_runtime::wire::{Target, TypeDesc};
+use mig_runtime::wire::Target;
+
+#[path = "common/layout_compare.rs"]
+mod layout_compare;
+
+use layout_compare::{server_functions, user_functions, LayoutComparison};
 
 /// One of our interfaces and GNU Mach's file for the same subsystem.
 struct Interface {
@@ -523,8 +525,7 @@ fn same_gnu_message(
 #[test]
 fn mig_rs_layouts_of_ours_equal_gnu_mach() {
     let oracle = require_oracle!();
-    let mut messages = 0;
-    let mut fields = 0;
+    let mut cmp = LayoutComparison::new(&[]);
     for_each_pair(&oracle, |i, variant, p, problems| {
         let c = mig_rs(&defs_dir().join(i.ours), variant, Target::X86_64, None);
         let Some(sub) = c.ok() else {
@@ -536,7 +537,9 @@ fn mig_rs_layouts_of_ours_equal_gnu_mach() {
             return;
         };
         let server = server_functions(&p.theirs.server_c_text().expect("Server.c"));
-        let user = user_functions(&p.theirs.user_c_text().expect("User.c"));
+        let user: BTreeMap<_, _> = user_functions(&p.theirs.user_c_text().expect("User.c"))
+            .into_iter()
+            .collect();
         for r in &sub.routines {
             let rw = format!("{} {}", p.what, r.name);
             let Some(g) = p.gnu_theirs.iter().find(|g| g.name == r.name) else {
@@ -561,43 +564,12 @@ fn mig_rs_layouts_of_ours_equal_gnu_mach() {
                 problems.push(format!("{rw}: GNU MIG's C has no stubs for it"));
                 continue;
             };
-            let (ss, us) = (shifts_in(s), shifts_in(u));
-            let req_shifts = merge(&format!("{rw} request"), &us.request, &ss.request, problems);
-            messages += 1;
-            fields += compare_message(
-                &format!("{rw} request"),
-                sub,
-                r,
-                &r.request,
-                &g.request,
-                &req_shifts,
-                ArgKind::REQUEST_QC,
-                problems,
-            );
-            match &g.reply {
-                Some(reply) => {
-                    let rep_shifts = merge(&format!("{rw} reply"), &ss.reply, &us.reply, problems);
-                    messages += 1;
-                    fields += compare_message(
-                        &format!("{rw} reply"),
-                        sub,
-                        r,
-                        &r.reply,
-                        reply,
-                        &rep_shifts,
-                        ArgKind::REPLY_QC,
-                        problems,
-                    );
-                }
-                None if !r.is_simple() => {
-                    problems.push(format!("{rw}: GNU MIG has no reply"));
-                }
-                None => {}
-            }
+            cmp.routine(&rw, sub, r, g, s, u, problems);
         }
     });
     eprintln!(
-        "own defs: mig-rs's layouts of {messages} messages ({fields} fields) equal GNU MIG's"
+        "own defs: mig-rs's layouts of {} messages ({} fields) equal GNU MIG's",
+        cmp.messages, cmp.stats.fields
     );
 }
 
@@ -822,321 +794,4 @@ fn prototype(text: &str, name: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// GNU MIG's `Server.c` split into `_X<name>` function bodies, by routine name.
-fn server_functions(text: &str) -> BTreeMap<String, String> {
-    split_functions(text, "mig_internal void _X")
-}
-
-/// GNU MIG's `User.c` split into user stubs, by routine name.
-fn user_functions(text: &str) -> BTreeMap<String, String> {
-    split_functions(text, "\nmig_external kern_return_t ")
-}
-
-fn split_functions(text: &str, marker: &str) -> BTreeMap<String, String> {
-    let starts: Vec<usize> = text.match_indices(marker).map(|(i, _)| i).collect();
-    let mut out = BTreeMap::new();
-    for (k, &i) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).copied().unwrap_or(text.len());
-        let chunk = &text[i + marker.len()..end];
-        let name: String = chunk
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        out.insert(name, chunk.to_string());
-    }
-    out
-}
-
-/// The shift constants of one stub (`X = (Request *) ((char *) Y + msgh_size_delta - N)`),
-/// per struct, in order: GNU MIG's structs hold variable arrays at their maximum size, and
-/// fields after a variable one are reached at `offsetof - N + actual size`.
-#[derive(Default, Debug)]
-struct Shifts {
-    request: Vec<u64>,
-    reply: Vec<u64>,
-}
-
-fn shifts_in(body: &str) -> Shifts {
-    let mut s = Shifts::default();
-    let marker = "+ msgh_size_delta - ";
-    for line in body.lines() {
-        let Some(at) = line.find(marker) else {
-            continue;
-        };
-        let digits: String = line[at + marker.len()..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let Ok(n) = digits.parse::<u64>() else {
-            continue;
-        };
-        if line.contains("(Request *)") {
-            s.request.push(n);
-        } else if line.contains("(Reply *)") {
-            s.reply.push(n);
-        }
-    }
-    s
-}
-
-/// Sender's and receiver's shift constants must agree where both have them.
-fn merge(what: &str, a: &[u64], b: &[u64], problems: &mut Vec<String>) -> Vec<u64> {
-    let n = a.len().min(b.len());
-    if a[..n] != b[..n] {
-        problems.push(format!(
-            "{what}: GNU MIG's sender and receiver shift constants differ: {a:?} vs {b:?}"
-        ));
-    }
-    if a.len() >= b.len() {
-        a.to_vec()
-    } else {
-        b.to_vec()
-    }
-}
-
-// ---- mig-rs's IR against GNU MIG's layouts ----------------------------------------------
-
-fn complex_bit(c: Complexity) -> ComplexBit {
-    match (c.fixed, c.simple) {
-        (true, true) => ComplexBit::Clear,
-        (true, false) => ComplexBit::Set,
-        (false, _) => ComplexBit::Dynamic,
-    }
-}
-
-/// Compares one message of mig-rs's IR with GNU MIG's layout; returns the number of fields
-/// compared. (IR offsets count preceding variable fields as empty, so `IR offset ==
-/// offsetof(field) - Σ shift constants before it`.)
-#[allow(clippy::too_many_arguments)]
-fn compare_message(
-    what: &str,
-    sub: &Subsystem,
-    r: &Routine,
-    ir: &MessageLayout,
-    gnu: &mig_conformance::MessageLayout,
-    shifts: &[u64],
-    qc_bit: u32,
-    problems: &mut Vec<String>,
-) -> usize {
-    let mut diff = |s: String| problems.push(format!("{what}: {s}"));
-    let kind = |fixed: bool| if fixed { "exactly" } else { "at least" };
-    let size_ok = match gnu.size_check {
-        SizeCheck::Exact(n) => ir.is_fixed() && u64::from(ir.min_size) == n,
-        SizeCheck::Min(n) => !ir.is_fixed() && u64::from(ir.min_size) == n,
-    };
-    if !size_ok {
-        diff(format!(
-            "size: GNU MIG {:?}, mig-rs {} {}",
-            gnu.size_check,
-            kind(ir.is_fixed()),
-            ir.min_size
-        ));
-    }
-    if u64::from(ir.max_size) != gnu.layout.size {
-        diff(format!(
-            "maximum size: GNU MIG sizeof {}, mig-rs {}",
-            gnu.layout.size, ir.max_size
-        ));
-    }
-    if let Some(n) = gnu.sender_fixed_size {
-        if u64::from(ir.min_size) != n || !ir.is_fixed() {
-            diff(format!("sender size: GNU MIG {n}, mig-rs {}", ir.min_size));
-        }
-    }
-    if ir.num_var as usize > shifts.len() + 1 {
-        diff(format!(
-            "{} variable fields in mig-rs, GNU MIG shifts after {}",
-            ir.num_var,
-            shifts.len()
-        ));
-    }
-    if complex_bit(ir.check) != gnu.complex_check {
-        diff(format!(
-            "receiver complex check: GNU MIG {:?}, mig-rs {:?}",
-            gnu.complex_check, ir.check
-        ));
-    }
-    if complex_bit(ir.send) != gnu.sender_complex {
-        diff(format!(
-            "sender complex bit: GNU MIG {:?}, mig-rs {:?}",
-            gnu.sender_complex, ir.send
-        ));
-    }
-    let c = &gnu.layout;
-    let mut seen = vec![false; c.fields.len()];
-    for (k, f) in c.fields.iter().enumerate() {
-        if f.kind == FieldKind::Header {
-            seen[k] = true;
-        }
-    }
-    let mut compared = 0;
-    for f in &ir.fields {
-        let a = r.arg(f.arg);
-        let name = &a.name;
-        if f.var_pos as usize > shifts.len() {
-            diff(format!(
-                "field {name}: after {} variable fields, GNU MIG shifts {} times",
-                f.var_pos,
-                shifts.len()
-            ));
-            continue;
-        }
-        let shift: u64 = shifts.iter().take(f.var_pos as usize).sum();
-        compared += 1;
-        let dname = format!("{name}Type");
-        let Some(di) = c.fields.iter().position(|x| x.name == dname) else {
-            diff(format!("field {name}: GNU MIG's struct has no {dname}"));
-            continue;
-        };
-        seen[di] = true;
-        let d = &c.fields[di];
-        let long = d.kind == FieldKind::LongDescriptor;
-        if long != a.long_form {
-            diff(format!(
-                "field {name}: long form GNU MIG {long}, mig-rs {}",
-                a.long_form
-            ));
-        }
-        if d.offset - shift != u64::from(f.desc_offset) || d.size != u64::from(f.desc_size) {
-            diff(format!(
-                "field {name}: descriptor at {}-{shift} ({} bytes) in GNU MIG, at {} ({} bytes) in mig-rs",
-                d.offset, d.size, f.desc_offset, f.desc_size
-            ));
-        }
-        let Some(xi) = c.fields.iter().position(|x| &x.name == name) else {
-            diff(format!("field {name}: GNU MIG's struct has no data member"));
-            continue;
-        };
-        seen[xi] = true;
-        let x = &c.fields[xi];
-        if x.offset - shift != u64::from(f.data_offset) {
-            diff(format!(
-                "field {name}: data at {}-{shift} in GNU MIG, at {} in mig-rs",
-                x.offset, f.data_offset
-            ));
-        }
-        let pad_name = format!("{name}Pad");
-        let pad = match c.fields.iter().position(|p| p.name == pad_name) {
-            Some(pi) => {
-                seen[pi] = true;
-                c.fields[pi].size
-            }
-            None => 0,
-        };
-        // Bytes up to the next member (a variable array's union holds the inline maximum
-        // or the pointer, whichever is larger).
-        let last = if pad > 0 { xi + 1 } else { xi };
-        let end = c.fields.get(last + 1).map(|n| n.offset).unwrap_or(c.size);
-        let gnu_bytes = end - x.offset;
-        let ir_bytes = u64::from(f.data_size + f.pad_size);
-        let ir_max = if x.ool_pointer.is_some() {
-            ir_bytes.max(8)
-        } else {
-            ir_bytes
-        };
-        if gnu_bytes != ir_max || pad != u64::from(f.pad_size) {
-            diff(format!(
-                "field {name}: {gnu_bytes} bytes with {pad} of padding in GNU MIG, {} + {} in mig-rs",
-                f.data_size, f.pad_size
-            ));
-        }
-        if f.variable {
-            if let Some(&n) = shifts.get(f.var_pos as usize) {
-                if n != ir_bytes {
-                    diff(format!(
-                        "field {name}: variable maximum {n} in GNU MIG, {ir_bytes} in mig-rs"
-                    ));
-                }
-            }
-        }
-        match gnu.template(name) {
-            Some(t) => compare_template(
-                name,
-                t,
-                sub.send_desc(r, f.arg, qc_bit == ArgKind::REPLY_QC),
-                &mut diff,
-            ),
-            None => diff(format!("field {name}: GNU MIG has no sender template")),
-        }
-        let qc = a.kind.any(qc_bit);
-        match gnu.check(&dname) {
-            Some(DescriptorCheck::Quick { template, .. }) => {
-                if !qc {
-                    diff(format!(
-                        "field {name}: GNU MIG checks with one comparison, mig-rs field by field"
-                    ));
-                }
-                compare_template(name, template, sub.check_desc(r, f.arg), &mut diff);
-            }
-            Some(DescriptorCheck::Fields { long, items, .. }) => {
-                if qc {
-                    diff(format!(
-                        "field {name}: GNU MIG checks field by field, mig-rs with one comparison"
-                    ));
-                }
-                if *long != a.long_form {
-                    diff(format!("field {name}: check reads long form {long}"));
-                }
-                let want = sub.check_desc(r, f.arg);
-                for item in items {
-                    let CheckItem::Equals {
-                        attr,
-                        member,
-                        value,
-                        when_inline,
-                    } = item
-                    else {
-                        continue;
-                    };
-                    let ours: i64 = match attr {
-                        DescAttr::Name => i64::from(want.name),
-                        DescAttr::Size => match when_inline {
-                            // Indefinite userland port arrays: 32-bit names out of line.
-                            Some(false) => 32,
-                            _ => i64::from(want.size),
-                        },
-                        DescAttr::Number => i64::from(want.number),
-                        DescAttr::Inline => i64::from(want.inline),
-                        DescAttr::Longform => i64::from(a.long_form),
-                        DescAttr::Deallocate => i64::from(want.deallocate),
-                        DescAttr::Unused => 0,
-                    };
-                    if ours != *value {
-                        diff(format!(
-                            "field {name}: GNU MIG checks {member} == {value}, mig-rs expects {ours}"
-                        ));
-                    }
-                }
-            }
-            None => diff(format!("field {name}: GNU MIG does not check {dname}")),
-        }
-    }
-    for (k, f) in c.fields.iter().enumerate() {
-        if !seen[k] {
-            diff(format!(
-                "GNU MIG's struct has {} ({:?}) at {} that mig-rs has no field for",
-                f.name, f.kind, f.offset
-            ));
-        }
-    }
-    compared
-}
-
-fn compare_template(name: &str, t: &Template, ours: TypeDesc, diff: &mut impl FnMut(String)) {
-    let g = &t.desc;
-    let same = u32::from(g.name) == ours.name
-        && u32::from(g.size) == ours.size
-        && g.number == ours.number
-        && g.inline == ours.inline
-        && g.longform == ours.longform
-        && g.deallocate == ours.deallocate
-        && u32::from(g.unused) == ours.unused;
-    if !same {
-        diff(format!(
-            "field {name}: {} is {g:?} in GNU MIG, mig-rs says {ours:?}",
-            t.var
-        ));
-    }
 }
