@@ -53,6 +53,7 @@ impl<D: Demux> Loopback<D> {
     }
 
     /// Delivers `from` (sent bytes plus its attachments) into a fresh receive buffer.
+    #[inline(always)]
     fn deliver(
         &self,
         from: &mut MsgBuf<'_>,
@@ -61,28 +62,37 @@ impl<D: Demux> Loopback<D> {
     ) -> Result<(), KernReturn> {
         let t = self.target;
         let src = from.bytes();
-        if size < t.header_size() as usize || size > src.len() || !to.reserve(size) {
+        if size < t.header_size() as usize {
             return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32));
         }
-        to.bytes_mut()[..size].copy_from_slice(&src[..size]);
+        match src.get(..size) {
+            Some(m) if to.copy_in(m) => {}
+            _ => return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32)),
+        }
         to.set_space(self.space);
-        let b = to.bytes_mut();
-        let bits = stub::msgh_bits(b);
-        let remote = stub::msgh_remote(b);
-        let local = stub::msgh_local(b, t);
-        let nb = msgh_bits::make(
-            type_name::received_form(msgh_bits::local(bits)),
-            type_name::received_form(msgh_bits::remote(bits)),
-        ) | msgh_bits::other(bits);
-        let id = stub::msgh_id(b, t);
-        stub::wr_header(b, t, nb, size as u32, local, remote, id);
         let seq = self.seqno.get();
         self.seqno.set(seq.wrapping_add(1));
-        stub::wr_u32(b, crate::wire::header::seqno(t), seq);
-        let _ = id;
+        // One copy of the header rewrite per target, so that its offsets are constants.
+        let bits = match t {
+            Target::X86_64 => rewrite_header(to.init_mut(), Target::X86_64, size, seq),
+            Target::I386 => rewrite_header(to.init_mut(), Target::I386, size, seq),
+        };
         if bits & msgh_bits::COMPLEX == 0 {
             return Ok(());
         }
+        self.deliver_body(from, size, to)
+    }
+
+    /// The body of a complex message being delivered: received port types, normalized
+    /// `msgt_deallocate`, out-of-line regions copied or moved.
+    #[inline(never)]
+    fn deliver_body(
+        &self,
+        from: &mut MsgBuf<'_>,
+        size: usize,
+        to: &mut MsgBuf<'_>,
+    ) -> Result<(), KernReturn> {
+        let t = self.target;
         // Walk the body.
         let mut off = t.header_size() as usize;
         while off < size {
@@ -95,9 +105,26 @@ impl<D: Demux> Loopback<D> {
                 desc.name = type_name::received_form(desc.name);
             }
             desc.deallocate = !desc.inline;
-            let mut tmp = [0u8; 12];
-            if let Ok(n) = desc.encode(t, &mut tmp) {
-                stub::wr_bytes(to.bytes_mut(), off, &tmp[..n]);
+            match t {
+                // The x86_64 word re-encoded is the word read with its name byte and
+                // deallocate bit replaced: patch those in place.
+                Target::X86_64 => {
+                    use crate::wire::desc_bits::x86_64::DEALLOCATE;
+                    let w0 = stub::rd_u32(to.bytes(), off);
+                    let w = (w0 & !0xff) | (desc.name & 0xff);
+                    let w = if desc.deallocate {
+                        w | DEALLOCATE
+                    } else {
+                        w & !DEALLOCATE
+                    };
+                    stub::wr_u32(to.init_mut(), off, w);
+                }
+                Target::I386 => {
+                    let mut tmp = [0u8; 12];
+                    if let Ok(n) = desc.encode(t, &mut tmp) {
+                        stub::wr_bytes(to.init_mut(), off, &tmp[..n]);
+                    }
+                }
             }
             if desc.inline {
                 off = stub::align(t, data + bits_total.div_ceil(8) as usize);
@@ -125,14 +152,35 @@ impl<D: Demux> Loopback<D> {
                 };
                 let new = to.push_received_ool(region);
                 match t {
-                    Target::X86_64 => stub::wr_u64(to.bytes_mut(), data, new),
-                    Target::I386 => stub::wr_u32(to.bytes_mut(), data, new as u32),
+                    Target::X86_64 => stub::wr_u64(to.init_mut(), data, new),
+                    Target::I386 => stub::wr_u32(to.init_mut(), data, new as u32),
                 }
                 off = stub::align(t, data + t.pointer_size() as usize);
             }
         }
         Ok(())
     }
+}
+
+/// Rewrites the header of a message being delivered (`b` holds at least its header): ports
+/// swapped with their received dispositions, `msgh_size` and a sequence number. Returns the
+/// sent `msgh_bits`.
+#[inline(always)]
+fn rewrite_header(b: &mut [u8], t: Target, size: usize, seq: u32) -> u32 {
+    let Some(b) = b.get_mut(..t.header_size() as usize) else {
+        return 0;
+    };
+    let bits = stub::msgh_bits(b);
+    let remote = stub::msgh_remote(b);
+    let local = stub::msgh_local(b, t);
+    let nb = msgh_bits::make(
+        type_name::received_form(msgh_bits::local(bits)),
+        type_name::received_form(msgh_bits::remote(bits)),
+    ) | msgh_bits::other(bits);
+    let id = stub::msgh_id(b, t);
+    stub::wr_header(b, t, nb, size as u32, local, remote, id);
+    stub::wr_u32(b, crate::wire::header::seqno(t), seq);
+    bits
 }
 
 impl<D: Demux> Transport for Loopback<D> {
@@ -202,8 +250,12 @@ impl<D: Demux> Loopback<D> {
         }
         msg.clear_ool();
         // No stale reply: a demux that writes nothing leaves a null reply port.
-        let n = (self.target.reply_header_size() as usize).min(rep.capacity());
-        rep.bytes_mut()[..n].fill(0);
+        stub::wr_port(
+            rep.init_mut(),
+            crate::wire::header::REMOTE,
+            self.target,
+            PortName::NULL,
+        );
         self.demux.demux(req, rep);
         if option & RCV_MSG == 0 {
             return KernReturn::KERN_SUCCESS;

@@ -21,6 +21,7 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
+use core::mem::MaybeUninit;
 use core::ops::Deref;
 use core::ptr::NonNull;
 
@@ -213,12 +214,81 @@ pub struct OolEntry<'a> {
 enum Storage<'a> {
     Borrowed(&'a mut [u8]),
     Owned(Vec<u8>),
+    /// Caller memory of which only the first `init` bytes are initialized (`init <=
+    /// buf.len()`; every byte below `init` has been written).
+    Uninit {
+        buf: &'a mut [MaybeUninit<u8>],
+        init: usize,
+    },
+}
+
+/// The out-of-line side table: one entry in place (most messages carry none or one region,
+/// and a stub's buffer lives for one call), more on the heap.
+enum OolTable<'a> {
+    Empty,
+    One(OolEntry<'a>),
+    /// Once on the heap, the table stays there (a kept buffer reuses the allocation).
+    Many(Vec<OolEntry<'a>>),
+}
+
+impl<'a> OolTable<'a> {
+    #[inline]
+    fn as_slice(&self) -> &[OolEntry<'a>] {
+        match self {
+            OolTable::Empty => &[],
+            OolTable::One(e) => core::slice::from_ref(e),
+            OolTable::Many(v) => v,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, e: OolEntry<'a>) {
+        match self {
+            OolTable::Empty => *self = OolTable::One(e),
+            OolTable::Many(v) => v.push(e),
+            OolTable::One(_) => {
+                if let OolTable::One(first) = core::mem::replace(self, OolTable::Empty) {
+                    let mut v = Vec::with_capacity(4);
+                    v.push(first);
+                    v.push(e);
+                    *self = OolTable::Many(v);
+                }
+            }
+        }
+    }
+
+    /// Removes entry `i` (which must exist), moving the last entry into its place.
+    #[inline]
+    fn swap_remove(&mut self, i: usize) -> Option<OolEntry<'a>> {
+        match self {
+            OolTable::Empty => None,
+            OolTable::One(_) => match core::mem::replace(self, OolTable::Empty) {
+                OolTable::One(e) => Some(e),
+                _ => None,
+            },
+            OolTable::Many(v) => (i < v.len()).then(|| v.swap_remove(i)),
+        }
+    }
+
+    #[inline(always)]
+    fn clear(&mut self) {
+        match self {
+            OolTable::Empty => {}
+            OolTable::One(_) => *self = OolTable::Empty,
+            OolTable::Many(v) => v.clear(),
+        }
+    }
 }
 
 /// A message buffer: bytes plus the out-of-line side table. See the module docs.
+///
+/// A buffer over [`UninitBuf`] memory ([`MsgBuf::new_uninit`]) starts with no initialized
+/// bytes: [`MsgBuf::bytes`] and [`MsgBuf::init_mut`] see only what has been written
+/// ([`MsgBuf::init_to`], [`MsgBuf::copy_in`]), and [`MsgBuf::bytes_mut`] zeroes the rest
+/// before handing out the whole capacity. Other buffers are initialized throughout.
 pub struct MsgBuf<'a> {
     storage: Storage<'a>,
-    ool: Vec<OolEntry<'a>>,
+    ool: OolTable<'a>,
     /// The IPC space the names in a received message belong to.
     space: SpaceId,
 }
@@ -240,12 +310,44 @@ impl<const N: usize> Default for AlignedBuf<N> {
     }
 }
 
+/// Uninitialized storage with the alignment of [`AlignedBuf`], for stubs that keep a large
+/// buffer on the stack but write only the message they send and read only the one they
+/// receive (as GNU MIG's stack union is): `let mut s = UninitBuf::<4096>::new(); let mut m =
+/// MsgBuf::new_uninit(&mut s.0);`. Creating it costs nothing; see [`MsgBuf::new_uninit`].
+#[repr(C, align(8))]
+pub struct UninitBuf<const N: usize>(pub [MaybeUninit<u8>; N]);
+
+impl<const N: usize> UninitBuf<N> {
+    #[inline(always)]
+    pub const fn new() -> Self {
+        UninitBuf([MaybeUninit::uninit(); N])
+    }
+}
+
+impl<const N: usize> Default for UninitBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<'a> MsgBuf<'a> {
     /// A buffer over caller-provided bytes (its capacity is `bytes.len()`).
     pub fn new(bytes: &'a mut [u8]) -> MsgBuf<'a> {
         MsgBuf {
             storage: Storage::Borrowed(bytes),
-            ool: Vec::new(),
+            ool: OolTable::Empty,
+            space: SpaceId::SELF,
+        }
+    }
+
+    /// A buffer over caller-provided uninitialized memory (its capacity is `buf.len()`),
+    /// with no byte initialized yet: write the message after [`MsgBuf::init_to`] (or let a
+    /// transport [`MsgBuf::copy_in`] one). Nothing is read that was not written first.
+    #[inline]
+    pub fn new_uninit(buf: &'a mut [MaybeUninit<u8>]) -> MsgBuf<'a> {
+        MsgBuf {
+            storage: Storage::Uninit { buf, init: 0 },
+            ool: OolTable::Empty,
             space: SpaceId::SELF,
         }
     }
@@ -254,7 +356,7 @@ impl<'a> MsgBuf<'a> {
     pub fn with_capacity(capacity: usize) -> MsgBuf<'static> {
         MsgBuf {
             storage: Storage::Owned(vec![0; capacity]),
-            ool: Vec::new(),
+            ool: OolTable::Empty,
             space: SpaceId::SELF,
         }
     }
@@ -263,7 +365,7 @@ impl<'a> MsgBuf<'a> {
     pub fn from_bytes(bytes: &[u8]) -> MsgBuf<'static> {
         MsgBuf {
             storage: Storage::Owned(bytes.to_vec()),
-            ool: Vec::new(),
+            ool: OolTable::Empty,
             space: SpaceId::SELF,
         }
     }
@@ -280,28 +382,103 @@ impl<'a> MsgBuf<'a> {
         self.space = space;
     }
 
-    /// All bytes of the buffer (its whole capacity).
+    /// The initialized bytes of the buffer: its whole capacity, except for a buffer over
+    /// uninitialized memory ([`MsgBuf::new_uninit`]), where it is the prefix written so far.
     #[inline]
     pub fn bytes(&self) -> &[u8] {
         match &self.storage {
             Storage::Borrowed(b) => b,
             Storage::Owned(v) => v,
+            Storage::Uninit { buf, init } => {
+                let n = (*init).min(buf.len());
+                // SAFETY: `Storage::Uninit`'s invariant: the first `init` bytes of `buf` have
+                // been written, so they are initialized `u8`s (`MaybeUninit<u8>` has the
+                // layout of `u8`); the shared borrow of `self` keeps them unchanged.
+                unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) }
+            }
         }
     }
 
-    /// All bytes of the buffer, mutably.
+    /// The initialized bytes of the buffer, mutably (see [`MsgBuf::bytes`]). Stubs write
+    /// their message through this after [`MsgBuf::init_to`] its size.
     #[inline]
-    pub fn bytes_mut(&mut self) -> &mut [u8] {
+    pub fn init_mut(&mut self) -> &mut [u8] {
         match &mut self.storage {
             Storage::Borrowed(b) => b,
             Storage::Owned(v) => v,
+            Storage::Uninit { buf, init } => {
+                let n = (*init).min(buf.len());
+                // SAFETY: as in `bytes`: the first `init` bytes are initialized, and the
+                // exclusive borrow of `self` makes this the only access to them; whatever is
+                // written through the slice is a `u8`, so they stay initialized.
+                unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), n) }
+            }
+        }
+    }
+
+    /// Makes the first `n` bytes (at most the capacity) initialized, zeroing those that
+    /// were not. Does nothing to initialized buffers.
+    #[inline]
+    pub fn init_to(&mut self, n: usize) {
+        if let Storage::Uninit { buf, init } = &mut self.storage {
+            let n = n.min(buf.len());
+            if let Some(gap) = buf.get_mut(*init..n) {
+                for b in gap {
+                    b.write(0);
+                }
+                *init = n;
+            }
+        }
+    }
+
+    /// All bytes of the buffer (its whole capacity), mutably: what a transport hands to a
+    /// kernel to receive into. A buffer over uninitialized memory first zeroes the bytes not
+    /// written yet.
+    #[inline]
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.init_to(usize::MAX);
+        self.init_mut()
+    }
+
+    /// Writes `src` at the start of the buffer (a transport receiving a message), growing an
+    /// owned buffer if needed; afterwards at least `src.len()` bytes are initialized.
+    /// `false` (nothing written) if a borrowed buffer is too small.
+    #[inline]
+    pub fn copy_in(&mut self, src: &[u8]) -> bool {
+        match &mut self.storage {
+            Storage::Uninit { buf, init } => {
+                let Some(dst) = buf.get_mut(..src.len()) else {
+                    return false;
+                };
+                for (d, s) in dst.iter_mut().zip(src) {
+                    d.write(*s);
+                }
+                *init = (*init).max(src.len());
+                true
+            }
+            _ => {
+                if !self.reserve(src.len()) {
+                    return false;
+                }
+                match self.init_mut().get_mut(..src.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(src);
+                        true
+                    }
+                    None => false,
+                }
+            }
         }
     }
 
     /// Capacity in bytes.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.bytes().len()
+        match &self.storage {
+            Storage::Borrowed(b) => b.len(),
+            Storage::Owned(v) => v.len(),
+            Storage::Uninit { buf, .. } => buf.len(),
+        }
     }
 
     /// Grows an owned buffer to at least `capacity` bytes (borrowed buffers cannot grow).
@@ -315,6 +492,7 @@ impl<'a> MsgBuf<'a> {
                 true
             }
             Storage::Borrowed(b) => b.len() >= capacity,
+            Storage::Uninit { buf, .. } => buf.len() >= capacity,
         }
     }
 
@@ -326,8 +504,8 @@ impl<'a> MsgBuf<'a> {
 
     /// The message bytes: the first `msgh_size` bytes, clamped to the capacity.
     pub fn message(&self) -> &[u8] {
-        let n = (self.msgh_size() as usize).min(self.capacity());
-        &self.bytes()[..n]
+        let b = self.bytes();
+        &b[..(self.msgh_size() as usize).min(b.len())]
     }
 
     /// Decodes the header.
@@ -337,6 +515,7 @@ impl<'a> MsgBuf<'a> {
 
     /// Attaches borrowed out-of-line data for sending; returns the address to write into the
     /// descriptor's data field.
+    #[inline]
     pub fn attach_ool(&mut self, data: &'a [u8]) -> u64 {
         let addr = if data.is_empty() {
             0
@@ -354,6 +533,7 @@ impl<'a> MsgBuf<'a> {
 
     /// Attaches owned out-of-line data the sender gives away (`deallocate`); returns the
     /// address to write.
+    #[inline]
     pub fn attach_ool_owned(&mut self, data: OolBuffer) -> u64 {
         let addr = data.addr() as u64;
         if addr != 0 {
@@ -366,34 +546,37 @@ impl<'a> MsgBuf<'a> {
     }
 
     /// Records a region the message brought (transports call this on receive).
+    #[inline]
     pub fn push_received_ool(&mut self, data: OolBuffer) -> u64 {
         self.attach_ool_owned(data)
     }
 
     /// Takes the received region at `addr`, which must hold at least `len` bytes. An address
     /// of 0 with length 0 gives an empty buffer. `None` if the message brought no such region.
+    #[inline]
     pub fn take_ool(&mut self, addr: u64, len: usize) -> Option<OolBuffer> {
         if addr == 0 && len == 0 {
             return Some(OolBuffer::empty());
         }
-        let i = self.ool.iter().position(|e| {
+        let i = self.ool.as_slice().iter().position(|e| {
             entry_addr(e.addr, addr) == addr && matches!(e.data, OolData::Owned(_))
         })?;
-        if self.ool[i].data.bytes().len() < len {
+        if self.ool.as_slice().get(i)?.data.bytes().len() < len {
             return None;
         }
-        match self.ool.swap_remove(i).data {
+        match self.ool.swap_remove(i)?.data {
             OolData::Owned(b) => Some(b),
             OolData::Borrowed(_) => None,
         }
     }
 
     /// Finds the attached region containing `addr..addr+len` (transports call this on send).
+    #[inline]
     pub fn find_ool(&self, addr: u64, len: usize) -> Option<&[u8]> {
         if len == 0 {
             return Some(&[]);
         }
-        self.ool.iter().find_map(|e| {
+        self.ool.as_slice().iter().find_map(|e| {
             let bytes = e.data.bytes();
             let off = addr.checked_sub(entry_addr(e.addr, addr))? as usize;
             let end = off.checked_add(len)?;
@@ -403,17 +586,19 @@ impl<'a> MsgBuf<'a> {
 
     /// Removes and returns the attached entry starting exactly at `addr` (transports use it
     /// to move owned regions instead of copying).
+    #[inline]
     pub fn remove_ool(&mut self, addr: u64) -> Option<OolEntry<'a>> {
         let i = self
             .ool
+            .as_slice()
             .iter()
             .position(|e| entry_addr(e.addr, addr) == addr)?;
-        Some(self.ool.swap_remove(i))
+        self.ool.swap_remove(i)
     }
 
     /// The side table.
     pub fn ool_entries(&self) -> &[OolEntry<'a>] {
-        &self.ool
+        self.ool.as_slice()
     }
 
     /// Drops every attached or received region (releasing owned ones).
@@ -428,7 +613,7 @@ impl fmt::Debug for MsgBuf<'_> {
         f.debug_struct("MsgBuf")
             .field("capacity", &self.capacity())
             .field("msgh_size", &self.msgh_size())
-            .field("ool", &self.ool)
+            .field("ool", &self.ool.as_slice())
             .finish()
     }
 }
@@ -453,6 +638,47 @@ mod tests {
         assert_eq!(m.take_ool(b, 2).as_deref(), Some(&[9u8, 9][..]));
         assert!(m.take_ool(b, 2).is_none());
         assert_eq!(m.take_ool(0, 0).map(|b| b.len()), Some(0));
+    }
+
+    #[test]
+    fn uninit_buffers_expose_only_written_bytes() {
+        let mut s = UninitBuf::<64>::new();
+        let mut m = MsgBuf::new_uninit(&mut s.0);
+        assert_eq!(m.capacity(), 64);
+        assert!(m.bytes().is_empty());
+        m.init_to(8);
+        assert_eq!(m.bytes(), &[0; 8]);
+        m.init_mut()[..4].copy_from_slice(&[1, 2, 3, 4]);
+        m.init_to(4);
+        assert_eq!(m.bytes(), &[1, 2, 3, 4, 0, 0, 0, 0]);
+        assert!(m.copy_in(&[9; 12]));
+        assert_eq!(m.bytes(), &[9; 12]);
+        assert!(!m.copy_in(&[7; 65]));
+        assert_eq!(m.msgh_size(), 0x0909_0909);
+        assert_eq!(m.message(), &[9; 12]);
+        let all = m.bytes_mut();
+        assert_eq!(all.len(), 64);
+        assert_eq!(&all[12..], &[0; 52]);
+        assert_eq!(m.bytes().len(), 64);
+    }
+
+    #[test]
+    fn side_table_grows_past_one_entry_and_shrinks() {
+        let data = [[1u8; 4], [2; 4], [3; 4]];
+        let mut s = AlignedBuf::<64>::new();
+        let mut m = MsgBuf::new(&mut s.0);
+        let a: Vec<u64> = data.iter().map(|d| m.attach_ool(d)).collect();
+        let r = m.push_received_ool(OolBuffer::copy_from(&[5; 3]));
+        assert_eq!(m.ool_entries().len(), 4);
+        assert_eq!(m.find_ool(a[1], 4), Some(&data[1][..]));
+        assert_eq!(m.take_ool(r, 3).as_deref(), Some(&[5u8; 3][..]));
+        assert!(m.remove_ool(a[0]).is_some());
+        assert_eq!(m.ool_entries().len(), 2);
+        m.clear_ool();
+        assert!(m.ool_entries().is_empty());
+        let b = m.push_received_ool(OolBuffer::copy_from(&[6; 2]));
+        assert_eq!(m.take_ool(b, 2).as_deref(), Some(&[6u8; 2][..]));
+        assert!(m.take_ool(b, 2).is_none());
     }
 
     #[test]

@@ -23,26 +23,24 @@ pub fn rd_u8(b: &[u8], off: usize) -> u8 {
 /// Reads a little-endian `u16`.
 #[inline(always)]
 pub fn rd_u16(b: &[u8], off: usize) -> u16 {
-    match b.get(off..off.wrapping_add(2)) {
-        Some(&[x0, x1]) => u16::from_le_bytes([x0, x1]),
+    match b.get(off..off.wrapping_add(2)).map(<[u8; 2]>::try_from) {
+        Some(Ok(x)) => u16::from_le_bytes(x),
         _ => 0,
     }
 }
 /// Reads a little-endian `u32`.
 #[inline(always)]
 pub fn rd_u32(b: &[u8], off: usize) -> u32 {
-    match b.get(off..off.wrapping_add(4)) {
-        Some(&[x0, x1, x2, x3]) => u32::from_le_bytes([x0, x1, x2, x3]),
+    match b.get(off..off.wrapping_add(4)).map(<[u8; 4]>::try_from) {
+        Some(Ok(x)) => u32::from_le_bytes(x),
         _ => 0,
     }
 }
 /// Reads a little-endian `u64`.
 #[inline(always)]
 pub fn rd_u64(b: &[u8], off: usize) -> u64 {
-    match b.get(off..off.wrapping_add(8)) {
-        Some(&[x0, x1, x2, x3, x4, x5, x6, x7]) => {
-            u64::from_le_bytes([x0, x1, x2, x3, x4, x5, x6, x7])
-        }
+    match b.get(off..off.wrapping_add(8)).map(<[u8; 8]>::try_from) {
+        Some(Ok(x)) => u64::from_le_bytes(x),
         _ => 0,
     }
 }
@@ -92,6 +90,12 @@ pub fn wr_zero(b: &mut [u8], off: usize, len: usize) {
 #[inline(always)]
 pub fn rd_bytes(b: &[u8], off: usize, len: usize) -> &[u8] {
     b.get(off..off.wrapping_add(len)).unwrap_or(&[])
+}
+
+/// Borrows `len` bytes at `off` mutably (empty if out of range).
+#[inline(always)]
+pub fn bytes_at_mut(b: &mut [u8], off: usize, len: usize) -> &mut [u8] {
+    b.get_mut(off..off.wrapping_add(len)).unwrap_or(&mut [])
 }
 
 /// Writes a message header.
@@ -304,12 +308,14 @@ pub fn retcode(b: &[u8], t: Target) -> KernReturn {
 /// Prepares a reply as GNU MIG's demux does: header addressed to the request's reply port,
 /// `msgh_id + 100`, the INTEGER_32 `RetCode` descriptor, and `RetCode = MIG_BAD_ID`
 /// until a routine sets it. Returns the request id.
+#[inline]
 pub fn reply_setup(request: &[u8], reply: &mut [u8], t: Target) -> i32 {
     let bits = msgh_bits(request);
     let id = msgh_id(request, t);
     let reply_port = msgh_remote(request);
     let size = t.reply_header_size();
-    wr_zero(reply, 0, size as usize);
+    // Every byte of the reply header is written once: the header (all of its fields), the
+    // `RetCode` descriptor, `RetCode` and the padding after it.
     wr_header(
         reply,
         t,
@@ -326,13 +332,20 @@ pub fn reply_setup(request: &[u8], reply: &mut [u8], t: Target) -> i32 {
     };
     wr_bytes(reply, t.header_size() as usize, rc);
     set_retcode(reply, t, KernReturn::MIG_BAD_ID);
+    let end = t.retcode_offset() as usize + 4;
+    wr_zero(reply, end, (size as usize).saturating_sub(end));
     id
 }
 
-/// Ensures a reply buffer can hold `size` bytes (growing owned buffers).
+/// Ensures a reply buffer can hold `size` bytes (growing owned buffers), all of them
+/// initialized (zeroed if they were not).
 #[inline]
 pub fn reply_capacity(reply: &mut MsgBuf<'_>, size: usize) -> bool {
-    reply.reserve(size)
+    if !reply.reserve(size) {
+        return false;
+    }
+    reply.init_to(size);
+    true
 }
 
 /// Releases a right named in a received message that no typed value took (destroying
@@ -356,7 +369,7 @@ pub fn release_name(space: SpaceId, name: PortName, msgt_name: u32) {
 /// message size; garbage stops the walk.
 pub fn destroy_body(msg: &mut MsgBuf<'_>, t: Target) {
     let space = msg.space();
-    let size = (msgh_size(msg.bytes()) as usize).min(msg.capacity());
+    let size = (msgh_size(msg.bytes()) as usize).min(msg.bytes().len());
     let mut off = t.header_size() as usize;
     let mut releases: alloc::vec::Vec<(PortName, u32)> = alloc::vec::Vec::new();
     while off < size {
@@ -376,7 +389,7 @@ pub fn destroy_body(msg: &mut MsgBuf<'_>, t: Target) {
                         break;
                     }
                     releases.push((rd_port(msg.bytes(), p), name));
-                    wr_u32(msg.bytes_mut(), p, 0);
+                    wr_u32(msg.init_mut(), p, 0);
                 }
             }
             off = align(t, off.saturating_add(bytes));

@@ -315,9 +315,10 @@ pub fn format_message(buf: &[u8], target: Target) -> String {
 
 /// Formats the message in a buffer, previewing out-of-line regions from its side table.
 pub fn format_msgbuf(msg: &MsgBuf<'_>, target: Target) -> String {
-    let n = (msg.msgh_size() as usize).min(msg.capacity());
+    let b = msg.bytes();
+    let n = (msg.msgh_size() as usize).min(b.len());
     format_impl(
-        &msg.bytes()[..n.max(target.header_size() as usize).min(msg.capacity())],
+        &b[..n.max(target.header_size() as usize).min(b.len())],
         target,
         Some(msg),
     )
@@ -379,8 +380,8 @@ where
         notify: PortName,
     ) -> KernReturn {
         if option & crate::wire::option::SEND_MSG != 0 {
-            let n = (send_size as usize).min(msg.capacity());
-            (self.hook)(Direction::Send, &msg.bytes()[..n]);
+            let b = msg.bytes();
+            (self.hook)(Direction::Send, &b[..(send_size as usize).min(b.len())]);
         }
         let r = self
             .inner
@@ -393,7 +394,7 @@ where
             let n = if code == mr::SUCCESS {
                 msg.message().len()
             } else {
-                hs.min(msg.capacity())
+                hs.min(msg.bytes().len())
             };
             (self.hook)(Direction::Receive, &msg.bytes()[..n]);
         }

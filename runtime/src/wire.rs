@@ -849,6 +849,7 @@ impl TypeDesc {
     ///
     /// The result is what the descriptor *says*; [`DecodedDesc::header_fields`] keeps the
     /// i386 long header's name/size/number so checks can reject non-zero values.
+    #[inline]
     pub fn decode(t: Target, buf: &[u8], off: usize) -> Result<DecodedDesc, WireError> {
         match t {
             Target::X86_64 => {

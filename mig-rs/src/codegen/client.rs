@@ -226,8 +226,8 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
             let tmpl = ctx.send_template(r, f, super::fields::Side::Client)?;
             params.push(quote!(#id: u32));
             enc.push(quote! {
-                #rt::stub::wr_desc(__m.bytes_mut(), #d, &#tmpl);
-                #rt::stub::wr_u32(__m.bytes_mut(), #o, if #id < #m { #id } else { #m });
+                #rt::stub::wr_desc(__m.init_mut(), #d, &#tmpl);
+                #rt::stub::wr_u32(__m.init_mut(), #o, if #id < #m { #id } else { #m });
             });
             continue;
         }
@@ -257,7 +257,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         if let Some(pid) = poly_array {
             let d = super::fields::At::desc(f).tokens();
             let long = a.long_form;
-            enc.push(quote!(#rt::stub::desc_set_name(__m.bytes_mut(), #d, #tt, #long, #pid);));
+            enc.push(quote!(#rt::stub::desc_set_name(__m.init_mut(), #d, #tt, #long, #pid);));
             if dyn_simple {
                 enc.push(quote!(if #rt::wire::type_name::is_port_any(#pid) { __simple = false; }));
             }
@@ -295,12 +295,15 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
     let cap = buffer_size(r);
     let capl = lit_usize(cap);
     let capu = proc_macro2::Literal::u32_suffixed(cap);
-    // On the stack up to 8 KiB (GNU MIG's stubs use a stack union of any size): zeroing a
-    // few KiB there costs less than a zeroed heap block and its free.
+    // On the stack up to 8 KiB (GNU MIG's stubs use a stack union of any size), left
+    // uninitialized but for the request: the reply is written by the transport before it is
+    // read, so only the bytes sent (at most the request's maximum size) are zeroed first.
+    let req_max = lit_usize(ctx.t.align_up(r.request.max_size).min(cap));
     let buf = if cap <= 8192 {
         quote! {
-            let mut __storage = #rt::AlignedBuf::<#capl>::new();
-            let mut __m = #rt::MsgBuf::new(&mut __storage.0);
+            let mut __storage = #rt::UninitBuf::<#capl>::new();
+            let mut __m = #rt::MsgBuf::new_uninit(&mut __storage.0);
+            __m.init_to(#req_max);
         }
     } else {
         quote!(let mut __m = #rt::MsgBuf::with_capacity(#capl);)
@@ -323,7 +326,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         #get_reply
         let __size: usize = #size;
         #rt::stub::wr_header(
-            __m.bytes_mut(), #tt,
+            __m.init_mut(), #tt,
             #rt::wire::msgh_bits::make(#req_disp, #reply_disp) | #complex,
             __size as u32, #req_name, #reply_name, #id_lit,
         );
@@ -485,7 +488,7 @@ fn reply(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         });
     }
     out.push(quote! {
-        if __msize > __m.capacity() { #err }
+        if __msize > __m.bytes().len() { #err }
         let mut __msgh_size: usize = __msize;
     });
     let simple = quote!((!__complex));

@@ -227,15 +227,15 @@ pub fn encode(
     let long = a.long_form;
     let ptr = lit_usize(ctx.t.pointer_size());
     let tmpl = ctx.send_template(r, f, side)?;
-    let mut out = vec![quote!(#rt::stub::wr_desc(__m.bytes_mut(), #d, &#tmpl);)];
+    let mut out = vec![quote!(#rt::stub::wr_desc(__m.init_mut(), #d, &#tmpl);)];
     let mut undo = quote!();
     match shape {
         Shape::Scalar(s) => {
             let w = wr_fn(s);
             let x = to_wire(s, v);
-            out.push(quote!(#rt::stub::#w(__m.bytes_mut(), #o, #x);));
+            out.push(quote!(#rt::stub::#w(__m.init_mut(), #o, #x);));
         }
-        Shape::PortName => out.push(quote!(#rt::stub::wr_u32(__m.bytes_mut(), #o, (#v).0);)),
+        Shape::PortName => out.push(quote!(#rt::stub::wr_u32(__m.init_mut(), #o, (#v).0);)),
         Shape::Port { in_name, out_name } => {
             let nm = format_ident!("__n_{}", a.name);
             let in_name = &ctx.sent_port(side, *in_name, *out_name);
@@ -244,8 +244,8 @@ pub fn encode(
                     let dp = format_ident!("__p_{}", a.name);
                     out.push(quote! {
                         let (#nm, #dp) = (#v).into_wire();
-                        #rt::stub::wr_port(__m.bytes_mut(), #o, #tt, #nm);
-                        #rt::stub::desc_set_name(__m.bytes_mut(), #d, #tt, #long, #dp);
+                        #rt::stub::wr_port(__m.init_mut(), #o, #tt, #nm);
+                        #rt::stub::desc_set_name(__m.init_mut(), #d, #tt, #long, #dp);
                     });
                     if dyn_simple {
                         out.push(
@@ -262,43 +262,43 @@ pub fn encode(
                     let recv = lit_u32(type_name::received_form(*in_name));
                     out.push(quote! {
                         let #nm = (#v).into_raw();
-                        #rt::stub::wr_port(__m.bytes_mut(), #o, #tt, #nm);
+                        #rt::stub::wr_port(__m.init_mut(), #o, #tt, #nm);
                     });
                     undo = quote!(#rt::stub::release_name(__space, #nm, #recv););
                 }
                 (_, Side::Client) => {
-                    out.push(quote!(#rt::stub::wr_port(__m.bytes_mut(), #o, #tt, (#v).name());))
+                    out.push(quote!(#rt::stub::wr_port(__m.init_mut(), #o, #tt, (#v).name());))
                 }
                 (_, Side::Server) => {
-                    out.push(quote!(#rt::stub::wr_port(__m.bytes_mut(), #o, #tt, #v);))
+                    out.push(quote!(#rt::stub::wr_port(__m.init_mut(), #o, #tt, #v);))
                 }
             }
         }
         Shape::FixedArray { scalar, .. } => {
             if scalar.bits == 8 && !scalar.float {
                 out.push(quote! {
-                    for (__i, __x) in (#v).iter().enumerate() { #rt::stub::wr_u8(__m.bytes_mut(), #o + __i, *__x as u8); }
+                    for (__i, __x) in (#v).iter().enumerate() { #rt::stub::wr_u8(__m.init_mut(), #o + __i, *__x as u8); }
                 });
             } else {
                 let w = wr_fn(scalar);
                 let step = lit_usize(scalar.bytes());
                 let x = to_wire(scalar, quote!(*__x));
                 out.push(quote! {
-                    for (__i, __x) in (#v).iter().enumerate() { #rt::stub::#w(__m.bytes_mut(), #o + __i * #step, #x); }
+                    for (__i, __x) in (#v).iter().enumerate() { #rt::stub::#w(__m.init_mut(), #o + __i * #step, #x); }
                 });
             }
         }
         Shape::FixedString { bytes } => {
             let n = lit_usize(*bytes);
-            out.push(quote!(#rt::stub::wr_cstr(__m.bytes_mut(), #o, #n, &(#v)[..]);));
+            out.push(quote!(#rt::stub::wr_cstr(__m.init_mut(), #o, #n, &(#v)[..]);));
         }
         Shape::VarString { max } => {
             let n = lit_usize(*max);
             let m = lit_u32(*max);
             out.push(quote! {
-                let __n = #rt::stub::wr_cstr(__m.bytes_mut(), #o, #n, &(#v)[..]);
+                let __n = #rt::stub::wr_cstr(__m.init_mut(), #o, #n, &(#v)[..]);
                 let __c: u32 = if __n < #m { __n + 1 } else { __n };
-                #rt::stub::desc_set_number(__m.bytes_mut(), #d, #tt, #long, __c);
+                #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, __c);
                 let __delta = #rt::stub::align(#tt, __c as usize);
             });
         }
@@ -311,7 +311,7 @@ pub fn encode(
                     quote!(return Err(#rt::RpcError::Mig(#rt::KernReturn::MIG_ARRAY_TOO_LARGE));)
                 }
                 Side::Server => quote! {
-                    #rt::stub::set_retcode(__m.bytes_mut(), #tt, #rt::KernReturn::MIG_ARRAY_TOO_LARGE);
+                    #rt::stub::set_retcode(__m.init_mut(), #tt, #rt::KernReturn::MIG_ARRAY_TOO_LARGE);
                     return;
                 },
             };
@@ -320,10 +320,10 @@ pub fn encode(
                 let __len = (#v).len();
                 if __len > #m { #err }
                 #w
-                #rt::stub::desc_set_number(__m.bytes_mut(), #d, #tt, #long, (__len * #g) as u32);
+                #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, (__len * #g) as u32);
                 let __delta = #rt::stub::align(#tt, __len * #eb);
                 // The padding after the data: zero, not what the buffer held before.
-                #rt::stub::wr_zero(__m.bytes_mut(), #o + __len * #eb, __delta - __len * #eb);
+                #rt::stub::wr_zero(__m.init_mut(), #o + __len * #eb, __delta - __len * #eb);
             });
         }
         Shape::Indefinite { elem, max } => {
@@ -335,10 +335,10 @@ pub fn encode(
             let dealloc = match a.dealloc {
                 Dealloc::No => quote!(),
                 // The out-of-line copy is ours: let the kernel free it.
-                _ => quote!(#rt::stub::desc_set_dealloc(__m.bytes_mut(), #d, #tt, true);),
+                _ => quote!(#rt::stub::desc_set_dealloc(__m.init_mut(), #d, #tt, true);),
             };
             let port32 = if ctx.t == Target::X86_64 && matches!(elem.kind, ElemKind::Port { .. }) {
-                quote!(#rt::stub::desc_set_size(__m.bytes_mut(), #d, #tt, #long, 32);)
+                quote!(#rt::stub::desc_set_size(__m.init_mut(), #d, #tt, #long, 32);)
             } else {
                 quote!()
             };
@@ -351,7 +351,7 @@ pub fn encode(
             out.push(quote! {
                 let __len = (#v).len();
                 let __delta = if __len > #m {
-                    #rt::stub::desc_set_inline(__m.bytes_mut(), #d, #tt, false);
+                    #rt::stub::desc_set_inline(__m.init_mut(), #d, #tt, false);
                     #port32
                     #dealloc
                     let __a = __m.attach_ool_owned(#ool);
@@ -362,10 +362,10 @@ pub fn encode(
                     #inline
                     let __d = #rt::stub::align(#tt, __len * #eb);
                     // The padding after the data: zero, not what the buffer held before.
-                    #rt::stub::wr_zero(__m.bytes_mut(), #o + __len * #eb, __d - __len * #eb);
+                    #rt::stub::wr_zero(__m.init_mut(), #o + __len * #eb, __d - __len * #eb);
                     __d
                 };
-                #rt::stub::desc_set_number(__m.bytes_mut(), #d, #tt, #long, (__len * #g) as u32);
+                #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, (__len * #g) as u32);
             });
         }
         Shape::Ool { elem } => {
@@ -381,7 +381,7 @@ pub fn encode(
                         let __a = match #v {
                             #rt::msg::OolData::Borrowed(__x) => __m.attach_ool(__x),
                             #rt::msg::OolData::Owned(__x) => {
-                                #rt::stub::desc_set_dealloc(__m.bytes_mut(), #d, #tt, true);
+                                #rt::stub::desc_set_dealloc(__m.init_mut(), #d, #tt, true);
                                 __m.attach_ool_owned(__x)
                             }
                         };
@@ -395,7 +395,7 @@ pub fn encode(
             }
             out.push(quote! {
                 #wp
-                #rt::stub::desc_set_number(__m.bytes_mut(), #d, #tt, #long, (__len * #g) as u32);
+                #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, (__len * #g) as u32);
             });
         }
     }
@@ -405,7 +405,7 @@ pub fn encode(
     if !f.variable && f.pad_size > 0 && !matches!(shape, Shape::Ool { .. }) {
         let at = lit_usize(f.data_size);
         let n = lit_usize(f.pad_size);
-        out.push(quote!(#rt::stub::wr_zero(__m.bytes_mut(), #o + #at, #n);));
+        out.push(quote!(#rt::stub::wr_zero(__m.init_mut(), #o + #at, #n);));
     }
     Ok((quote!(#(#out)*), undo))
 }
@@ -419,13 +419,13 @@ fn write_elems(ctx: &Ctx<'_>, e: &Elem, o: &TokenStream, v: &TokenStream) -> Tok
             let step = lit_usize(e.scalar_bytes);
             quote! {
                 for (__i, __x) in (#v).iter().enumerate() {
-                    #rt::stub::wr_port(__m.bytes_mut(), #o + __i * #step, #tt, *__x);
+                    #rt::stub::wr_port(__m.init_mut(), #o + __i * #step, #tt, *__x);
                 }
             }
         }
         ElemKind::Scalar(s) => {
             if e.is_bytes() {
-                return quote!(#rt::stub::wr_bytes(__m.bytes_mut(), #o, &(#v)[..]););
+                return quote!(#rt::stub::wr_bytes(__m.init_mut(), #o, &(#v)[..]););
             }
             let w = wr_fn(s);
             let step = lit_usize(s.bytes());
@@ -435,16 +435,37 @@ fn write_elems(ctx: &Ctx<'_>, e: &Elem, o: &TokenStream, v: &TokenStream) -> Tok
                 quote! {
                     for (__j, __g) in (#v).iter().enumerate() {
                         for (__i, __x) in __g.iter().enumerate() {
-                            #rt::stub::#w(__m.bytes_mut(), #o + __j * #gstep + __i * #step, #x);
+                            #rt::stub::#w(__m.init_mut(), #o + __j * #gstep + __i * #step, #x);
                         }
                     }
                 }
             } else {
+                let wt = format_ident!("{}", s.wire());
                 quote! {
-                    for (__i, __x) in (#v).iter().enumerate() { #rt::stub::#w(__m.bytes_mut(), #o + __i * #step, #x); }
+                    for (__c, __x) in #rt::stub::bytes_at_mut(__m.init_mut(), #o, (#v).len().saturating_mul(#step))
+                        .chunks_exact_mut(#step)
+                        .zip((#v).iter())
+                    {
+                        let __w: #wt = #x;
+                        __c.copy_from_slice(&__w.to_le_bytes());
+                    }
                 }
             }
         }
+    }
+}
+
+/// Expression converting the wire chunk `__c` (one scalar) to its Rust primitive.
+fn scalar_from_chunk(ctx: &Ctx<'_>, s: &Scalar) -> TokenStream {
+    let rt = &ctx.rt;
+    let rf = rd_fn(s);
+    let rd = quote!(#rt::stub::#rf(__c, 0));
+    let p = format_ident!("{}", s.prim());
+    match (s.float, s.bits) {
+        (true, 32) => quote!(f32::from_bits(#rd)),
+        (true, _) => quote!(f64::from_bits(#rd)),
+        _ if s.prim() == s.wire() => rd,
+        _ => quote!(#rd as #p),
     }
 }
 
@@ -481,8 +502,8 @@ fn ool_bytes(ctx: &Ctx<'_>, e: &Elem, v: &TokenStream) -> TokenStream {
 fn write_ptr(ctx: &Ctx<'_>, o: &TokenStream, addr: TokenStream) -> TokenStream {
     let rt = &ctx.rt;
     match ctx.t {
-        Target::X86_64 => quote!(#rt::stub::wr_u64(__m.bytes_mut(), #o, #addr);),
-        Target::I386 => quote!(#rt::stub::wr_u32(__m.bytes_mut(), #o, #addr as u32);),
+        Target::X86_64 => quote!(#rt::stub::wr_u64(__m.init_mut(), #o, #addr);),
+        Target::I386 => quote!(#rt::stub::wr_u32(__m.init_mut(), #o, #addr as u32);),
     }
 }
 
@@ -667,7 +688,7 @@ pub fn decode(
             let n = lit_usize(*bytes);
             let last = lit_usize(bytes.saturating_sub(1));
             return Ok((
-                quote!(#rt::stub::wr_u8(__m.bytes_mut(), #o + #last, 0);),
+                quote!(#rt::stub::wr_u8(__m.init_mut(), #o + #last, 0);),
                 quote!(let #id = #rt::stub::rd_cstr(__m.bytes(), #o, #n);),
             ));
         }
@@ -723,7 +744,7 @@ fn decode_one(
         }
         Shape::PortName => quote!(let #id = #rt::PortName(#rt::stub::rd_u32(__m.bytes(), #o));),
         Shape::Port { out_name, .. } => {
-            let take = quote!(#rt::stub::take_port(__m.bytes_mut(), #o));
+            let take = quote!(#rt::stub::take_port(__m.init_mut(), #o));
             if *out_name == type_name::POLYMORPHIC {
                 quote! {
                     let __pn = #desc.name;
@@ -751,7 +772,7 @@ fn decode_one(
                 Side::Server => {
                     let last = lit_usize(bytes.saturating_sub(1));
                     quote! {
-                        #rt::stub::wr_u8(__m.bytes_mut(), #o + #last, 0);
+                        #rt::stub::wr_u8(__m.init_mut(), #o + #last, 0);
                         let #id = #rt::stub::rd_cstr(__m.bytes(), #o, #n);
                     }
                 }
@@ -846,7 +867,7 @@ fn read_elems(ctx: &Ctx<'_>, e: &Elem, o: &TokenStream, count: TokenStream) -> T
             quote! {{
                 let mut __v = #rt::stub::Vec::with_capacity(#count);
                 for __i in 0..#count {
-                    let __n = #rt::stub::take_port(__m.bytes_mut(), #o + __i * #step);
+                    let __n = #rt::stub::take_port(__m.init_mut(), #o + __i * #step);
                     __v.push(#wrap);
                 }
                 __v
@@ -864,8 +885,13 @@ fn read_elems(ctx: &Ctx<'_>, e: &Elem, o: &TokenStream, count: TokenStream) -> T
                 let rd = read_scalar(ctx, s, quote!(#o + __j * #gstep + __i * #step));
                 quote!((0..#count).map(|__j| { let mut __g: [#p; #g] = [Default::default(); #g]; for (__i, __x) in __g.iter_mut().enumerate() { *__x = #rd; } __g }).collect())
             } else {
-                let rd = read_scalar(ctx, s, quote!(#o + __i * #step));
-                quote!((0..#count).map(|__i| #rd).collect())
+                let one = scalar_from_chunk(ctx, s);
+                quote! {
+                    #rt::stub::rd_bytes(__m.bytes(), #o, (#count).saturating_mul(#step))
+                        .chunks_exact(#step)
+                        .map(|__c| #one)
+                        .collect()
+                }
             }
         }
     }

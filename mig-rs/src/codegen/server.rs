@@ -436,7 +436,7 @@ pub fn server(ctx: &Ctx<'_>, default_bodies: bool) -> Result<TokenStream, Unsupp
             if !#rt::stub::reply_capacity(reply, #max_reply) {
                 return false;
             }
-            let id = #rt::stub::reply_setup(request.bytes(), reply.bytes_mut(), #tt);
+            let id = #rt::stub::reply_setup(request.bytes(), reply.init_mut(), #tt);
             match (id as u32).wrapping_sub(#base) {
                 #(#arms)*
                 _ => return false,

@@ -168,9 +168,9 @@ fn __x_kv_open<S: KvServer + ?Sized>(
     );
     let bucket = __val;
     let __m = &mut *__rep;
-    ::mig_runtime::stub::wr_desc(__m.bytes_mut(), 48, &[20, 64, 0, 32, 1, 0, 0, 0]);
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[20, 64, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_port(
-        __m.bytes_mut(),
+        __m.init_mut(),
         56,
         ::mig_runtime::wire::Target::X86_64,
         bucket,
@@ -328,9 +328,9 @@ fn __x_kv_put<S: KvServer + ?Sized>(
     );
     let version = __val;
     let __m = &mut *__rep;
-    ::mig_runtime::stub::wr_desc(__m.bytes_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
-    ::mig_runtime::stub::wr_u32(__m.bytes_mut(), 56, version);
-    ::mig_runtime::stub::wr_zero(__m.bytes_mut(), 56 + 4, 4);
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
+    ::mig_runtime::stub::wr_u32(__m.init_mut(), 56, version);
+    ::mig_runtime::stub::wr_zero(__m.init_mut(), 56 + 4, 4);
     ::mig_runtime::stub::set_msgh_size(__m.bytes_mut(), (64) as u32);
 }
 /// Server stub of `kv_get` (GNU MIG's `_Xkv_get`).
@@ -424,19 +424,19 @@ fn __x_kv_get<S: KvServer + ?Sized>(
     );
     let KvGetReply { value, version } = __val;
     let __m = &mut *__rep;
-    ::mig_runtime::stub::wr_desc(__m.bytes_mut(), 48, &[8, 8, 0, 32, 0, 4, 0, 0]);
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[8, 8, 0, 32, 0, 4, 0, 0]);
     let __len = (value).len();
     if __len > 1024 {
         ::mig_runtime::stub::set_retcode(
-            __m.bytes_mut(),
+            __m.init_mut(),
             ::mig_runtime::wire::Target::X86_64,
             ::mig_runtime::KernReturn::MIG_ARRAY_TOO_LARGE,
         );
         return;
     }
-    ::mig_runtime::stub::wr_bytes(__m.bytes_mut(), 56, &(value)[..]);
+    ::mig_runtime::stub::wr_bytes(__m.init_mut(), 56, &(value)[..]);
     ::mig_runtime::stub::desc_set_number(
-        __m.bytes_mut(),
+        __m.init_mut(),
         48,
         ::mig_runtime::wire::Target::X86_64,
         false,
@@ -446,15 +446,15 @@ fn __x_kv_get<S: KvServer + ?Sized>(
         ::mig_runtime::wire::Target::X86_64,
         __len * 1,
     );
-    ::mig_runtime::stub::wr_zero(__m.bytes_mut(), 56 + __len * 1, __delta - __len * 1);
+    ::mig_runtime::stub::wr_zero(__m.init_mut(), 56 + __len * 1, __delta - __len * 1);
     let __s1: usize = 0usize + __delta;
     ::mig_runtime::stub::wr_desc(
-        __m.bytes_mut(),
+        __m.init_mut(),
         (56 + __s1),
         &[2, 32, 0, 32, 1, 0, 0, 0],
     );
-    ::mig_runtime::stub::wr_u32(__m.bytes_mut(), (64 + __s1), version);
-    ::mig_runtime::stub::wr_zero(__m.bytes_mut(), (64 + __s1) + 4, 4);
+    ::mig_runtime::stub::wr_u32(__m.init_mut(), (64 + __s1), version);
+    ::mig_runtime::stub::wr_zero(__m.init_mut(), (64 + __s1) + 4, 4);
     ::mig_runtime::stub::set_msgh_size(__m.bytes_mut(), (72 + __s1) as u32);
 }
 /// Server stub of `kv_dump` (GNU MIG's `_Xkv_dump`).
@@ -503,12 +503,12 @@ fn __x_kv_dump<S: KvServer + ?Sized>(
     );
     let data = __val;
     let __m = &mut *__rep;
-    ::mig_runtime::stub::wr_desc(__m.bytes_mut(), 48, &[8, 8, 0, 192, 0, 0, 0, 0]);
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[8, 8, 0, 192, 0, 0, 0, 0]);
     let __len = (data).len();
     let __a = __m.attach_ool_owned(data);
-    ::mig_runtime::stub::wr_u64(__m.bytes_mut(), 56, __a);
+    ::mig_runtime::stub::wr_u64(__m.init_mut(), 56, __a);
     ::mig_runtime::stub::desc_set_number(
-        __m.bytes_mut(),
+        __m.init_mut(),
         48,
         ::mig_runtime::wire::Target::X86_64,
         true,
@@ -599,9 +599,9 @@ fn __x_kv_load<S: KvServer + ?Sized>(
     );
     let count = __val;
     let __m = &mut *__rep;
-    ::mig_runtime::stub::wr_desc(__m.bytes_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
-    ::mig_runtime::stub::wr_u32(__m.bytes_mut(), 56, count);
-    ::mig_runtime::stub::wr_zero(__m.bytes_mut(), 56 + 4, 4);
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
+    ::mig_runtime::stub::wr_u32(__m.init_mut(), 56, count);
+    ::mig_runtime::stub::wr_zero(__m.init_mut(), 56 + 4, 4);
     ::mig_runtime::stub::set_msgh_size(__m.bytes_mut(), (64) as u32);
 }
 /// Server stub of `kv_clear` (GNU MIG's `_Xkv_clear`).
@@ -653,7 +653,7 @@ pub fn kv_server<S: KvServer + ?Sized>(
     }
     let id = ::mig_runtime::stub::reply_setup(
         request.bytes(),
-        reply.bytes_mut(),
+        reply.init_mut(),
         ::mig_runtime::wire::Target::X86_64,
     );
     match (id as u32).wrapping_sub(7300u32) {

@@ -21,14 +21,15 @@ pub fn kv_open<T: ::mig_runtime::Transport + ?Sized>(
     server: &::mig_runtime::SendRight,
     name: &[u8],
 ) -> ::core::result::Result<::mig_runtime::SendRight, ::mig_runtime::RpcError> {
-    let mut __storage = ::mig_runtime::AlignedBuf::<168>::new();
-    let mut __m = ::mig_runtime::MsgBuf::new(&mut __storage.0);
+    let mut __storage = ::mig_runtime::UninitBuf::<168>::new();
+    let mut __m = ::mig_runtime::MsgBuf::new_uninit(&mut __storage.0);
+    __m.init_to(168);
     let __space = __t.space();
-    ::mig_runtime::stub::wr_desc(__m.bytes_mut(), 32, &[12, 8, 0, 32, 128, 0, 0, 0]);
-    let __n = ::mig_runtime::stub::wr_cstr(__m.bytes_mut(), 40, 128, &(name)[..]);
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 32, &[12, 8, 0, 32, 128, 0, 0, 0]);
+    let __n = ::mig_runtime::stub::wr_cstr(__m.init_mut(), 40, 128, &(name)[..]);
     let __c: u32 = if __n < 128 { __n + 1 } else { __n };
     ::mig_runtime::stub::desc_set_number(
-        __m.bytes_mut(),
+        __m.init_mut(),
         32,
         ::mig_runtime::wire::Target::X86_64,
         false,
@@ -42,7 +43,7 @@ pub fn kv_open<T: ::mig_runtime::Transport + ?Sized>(
     let __reply = __t.get_reply_port();
     let __size: usize = (40 + __s1);
     ::mig_runtime::stub::wr_header(
-        __m.bytes_mut(),
+        __m.init_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::wire::msgh_bits::make(19, 21) | 0u32,
         __size as u32,
@@ -95,7 +96,7 @@ pub fn kv_open<T: ::mig_runtime::Transport + ?Sized>(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
         );
     }
-    if __msize > __m.capacity() {
+    if __msize > __m.bytes().len() {
         ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
         return Err(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
@@ -122,7 +123,7 @@ pub fn kv_open<T: ::mig_runtime::Transport + ?Sized>(
     let _ = (__space, &mut __msgh_size);
     let bucket = <::mig_runtime::SendRight>::from_raw(
         __space,
-        ::mig_runtime::stub::take_port(__m.bytes_mut(), 56),
+        ::mig_runtime::stub::take_port(__m.init_mut(), 56),
     );
     Ok(bucket)
 }
@@ -137,14 +138,15 @@ pub fn kv_put<T: ::mig_runtime::Transport + ?Sized>(
     value: &[u8],
     version: kv_version_t,
 ) -> ::core::result::Result<kv_version_t, ::mig_runtime::RpcError> {
-    let mut __storage = ::mig_runtime::AlignedBuf::<1216>::new();
-    let mut __m = ::mig_runtime::MsgBuf::new(&mut __storage.0);
+    let mut __storage = ::mig_runtime::UninitBuf::<1216>::new();
+    let mut __m = ::mig_runtime::MsgBuf::new_uninit(&mut __storage.0);
+    __m.init_to(1216);
     let __space = __t.space();
-    ::mig_runtime::stub::wr_desc(__m.bytes_mut(), 32, &[12, 8, 0, 32, 128, 0, 0, 0]);
-    let __n = ::mig_runtime::stub::wr_cstr(__m.bytes_mut(), 40, 128, &(key)[..]);
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 32, &[12, 8, 0, 32, 128, 0, 0, 0]);
+    let __n = ::mig_runtime::stub::wr_cstr(__m.init_mut(), 40, 128, &(key)[..]);
     let __c: u32 = if __n < 128 { __n + 1 } else { __n };
     ::mig_runtime::stub::desc_set_number(
-        __m.bytes_mut(),
+        __m.init_mut(),
         32,
         ::mig_runtime::wire::Target::X86_64,
         false,
@@ -156,7 +158,7 @@ pub fn kv_put<T: ::mig_runtime::Transport + ?Sized>(
     );
     let __s1: usize = 0usize + __delta;
     ::mig_runtime::stub::wr_desc(
-        __m.bytes_mut(),
+        __m.init_mut(),
         (40 + __s1),
         &[8, 8, 0, 32, 0, 4, 0, 0],
     );
@@ -166,9 +168,9 @@ pub fn kv_put<T: ::mig_runtime::Transport + ?Sized>(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_ARRAY_TOO_LARGE),
         );
     }
-    ::mig_runtime::stub::wr_bytes(__m.bytes_mut(), (48 + __s1), &(value)[..]);
+    ::mig_runtime::stub::wr_bytes(__m.init_mut(), (48 + __s1), &(value)[..]);
     ::mig_runtime::stub::desc_set_number(
-        __m.bytes_mut(),
+        __m.init_mut(),
         (40 + __s1),
         ::mig_runtime::wire::Target::X86_64,
         false,
@@ -179,22 +181,22 @@ pub fn kv_put<T: ::mig_runtime::Transport + ?Sized>(
         __len * 1,
     );
     ::mig_runtime::stub::wr_zero(
-        __m.bytes_mut(),
+        __m.init_mut(),
         (48 + __s1) + __len * 1,
         __delta - __len * 1,
     );
     let __s2: usize = __s1 + __delta;
     ::mig_runtime::stub::wr_desc(
-        __m.bytes_mut(),
+        __m.init_mut(),
         (48 + __s2),
         &[2, 32, 0, 32, 1, 0, 0, 0],
     );
-    ::mig_runtime::stub::wr_u32(__m.bytes_mut(), (56 + __s2), version);
-    ::mig_runtime::stub::wr_zero(__m.bytes_mut(), (56 + __s2) + 4, 4);
+    ::mig_runtime::stub::wr_u32(__m.init_mut(), (56 + __s2), version);
+    ::mig_runtime::stub::wr_zero(__m.init_mut(), (56 + __s2) + 4, 4);
     let __reply = __t.get_reply_port();
     let __size: usize = (64 + __s2);
     ::mig_runtime::stub::wr_header(
-        __m.bytes_mut(),
+        __m.init_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::wire::msgh_bits::make(19, 21) | 0u32,
         __size as u32,
@@ -247,7 +249,7 @@ pub fn kv_put<T: ::mig_runtime::Transport + ?Sized>(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
         );
     }
-    if __msize > __m.capacity() {
+    if __msize > __m.bytes().len() {
         ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
         return Err(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
@@ -291,14 +293,15 @@ pub fn kv_get<T: ::mig_runtime::Transport + ?Sized>(
     bucket: &::mig_runtime::SendRight,
     key: &[u8],
 ) -> ::core::result::Result<KvGetReply, ::mig_runtime::RpcError> {
-    let mut __storage = ::mig_runtime::AlignedBuf::<1096>::new();
-    let mut __m = ::mig_runtime::MsgBuf::new(&mut __storage.0);
+    let mut __storage = ::mig_runtime::UninitBuf::<1096>::new();
+    let mut __m = ::mig_runtime::MsgBuf::new_uninit(&mut __storage.0);
+    __m.init_to(168);
     let __space = __t.space();
-    ::mig_runtime::stub::wr_desc(__m.bytes_mut(), 32, &[12, 8, 0, 32, 128, 0, 0, 0]);
-    let __n = ::mig_runtime::stub::wr_cstr(__m.bytes_mut(), 40, 128, &(key)[..]);
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 32, &[12, 8, 0, 32, 128, 0, 0, 0]);
+    let __n = ::mig_runtime::stub::wr_cstr(__m.init_mut(), 40, 128, &(key)[..]);
     let __c: u32 = if __n < 128 { __n + 1 } else { __n };
     ::mig_runtime::stub::desc_set_number(
-        __m.bytes_mut(),
+        __m.init_mut(),
         32,
         ::mig_runtime::wire::Target::X86_64,
         false,
@@ -312,7 +315,7 @@ pub fn kv_get<T: ::mig_runtime::Transport + ?Sized>(
     let __reply = __t.get_reply_port();
     let __size: usize = (40 + __s1);
     ::mig_runtime::stub::wr_header(
-        __m.bytes_mut(),
+        __m.init_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::wire::msgh_bits::make(19, 21) | 0u32,
         __size as u32,
@@ -365,7 +368,7 @@ pub fn kv_get<T: ::mig_runtime::Transport + ?Sized>(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
         );
     }
-    if __msize > __m.capacity() {
+    if __msize > __m.bytes().len() {
         ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
         return Err(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
@@ -454,13 +457,14 @@ pub fn kv_dump<T: ::mig_runtime::Transport + ?Sized>(
     __t: &T,
     bucket: &::mig_runtime::SendRight,
 ) -> ::core::result::Result<::mig_runtime::OolBuffer, ::mig_runtime::RpcError> {
-    let mut __storage = ::mig_runtime::AlignedBuf::<64>::new();
-    let mut __m = ::mig_runtime::MsgBuf::new(&mut __storage.0);
+    let mut __storage = ::mig_runtime::UninitBuf::<64>::new();
+    let mut __m = ::mig_runtime::MsgBuf::new_uninit(&mut __storage.0);
+    __m.init_to(32);
     let __space = __t.space();
     let __reply = __t.get_reply_port();
     let __size: usize = 32;
     ::mig_runtime::stub::wr_header(
-        __m.bytes_mut(),
+        __m.init_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::wire::msgh_bits::make(19, 21) | 0u32,
         __size as u32,
@@ -513,7 +517,7 @@ pub fn kv_dump<T: ::mig_runtime::Transport + ?Sized>(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
         );
     }
-    if __msize > __m.capacity() {
+    if __msize > __m.bytes().len() {
         ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
         return Err(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
@@ -583,15 +587,16 @@ pub fn kv_load<T: ::mig_runtime::Transport + ?Sized>(
     bucket: &::mig_runtime::SendRight,
     data: &[u8],
 ) -> ::core::result::Result<kv_count_t, ::mig_runtime::RpcError> {
-    let mut __storage = ::mig_runtime::AlignedBuf::<64>::new();
-    let mut __m = ::mig_runtime::MsgBuf::new(&mut __storage.0);
+    let mut __storage = ::mig_runtime::UninitBuf::<64>::new();
+    let mut __m = ::mig_runtime::MsgBuf::new_uninit(&mut __storage.0);
+    __m.init_to(48);
     let __space = __t.space();
-    ::mig_runtime::stub::wr_desc(__m.bytes_mut(), 32, &[8, 8, 0, 64, 0, 0, 0, 0]);
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 32, &[8, 8, 0, 64, 0, 0, 0, 0]);
     let __len = (data).len();
     let __a = __m.attach_ool(data);
-    ::mig_runtime::stub::wr_u64(__m.bytes_mut(), 40, __a);
+    ::mig_runtime::stub::wr_u64(__m.init_mut(), 40, __a);
     ::mig_runtime::stub::desc_set_number(
-        __m.bytes_mut(),
+        __m.init_mut(),
         32,
         ::mig_runtime::wire::Target::X86_64,
         true,
@@ -600,7 +605,7 @@ pub fn kv_load<T: ::mig_runtime::Transport + ?Sized>(
     let __reply = __t.get_reply_port();
     let __size: usize = 48;
     ::mig_runtime::stub::wr_header(
-        __m.bytes_mut(),
+        __m.init_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::wire::msgh_bits::make(19, 21)
             | ::mig_runtime::wire::msgh_bits::COMPLEX,
@@ -654,7 +659,7 @@ pub fn kv_load<T: ::mig_runtime::Transport + ?Sized>(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
         );
     }
-    if __msize > __m.capacity() {
+    if __msize > __m.bytes().len() {
         ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
         return Err(
             ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
@@ -690,12 +695,13 @@ pub fn kv_clear<T: ::mig_runtime::Transport + ?Sized>(
     __t: &T,
     bucket: &::mig_runtime::SendRight,
 ) -> ::core::result::Result<(), ::mig_runtime::RpcError> {
-    let mut __storage = ::mig_runtime::AlignedBuf::<32>::new();
-    let mut __m = ::mig_runtime::MsgBuf::new(&mut __storage.0);
+    let mut __storage = ::mig_runtime::UninitBuf::<32>::new();
+    let mut __m = ::mig_runtime::MsgBuf::new_uninit(&mut __storage.0);
+    __m.init_to(32);
     let __space = __t.space();
     let __size: usize = 32;
     ::mig_runtime::stub::wr_header(
-        __m.bytes_mut(),
+        __m.init_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::wire::msgh_bits::make(19, 0u32) | 0u32,
         __size as u32,
