@@ -3,7 +3,11 @@
 //! three routines of gnumach-dev's `mach/mach.defs`:
 //!
 //! * `vm_protect` — scalars only (four in, `RetCode` out);
-//! * `task_info` — a variable inline array out (`CountInOut`; the server returns 10 ints);
+//! * `task_info` — a variable inline array out (`CountInOut`; the server returns 10 ints):
+//!   on both sides the caller passes its buffer (1024 ints; the Rust caller's is kept
+//!   across calls, C's is an uninitialized stack array) and the server function writes
+//!   into the reply (mig-rs's `task_info_into` client function and server method, GNU
+//!   MIG's `task_info` with its `task_info_out` pointer into the reply);
 //! * `vm_read` — out-of-line data out (the server returns a 4096-byte page it keeps; the
 //!   "kernel" copies it into a fresh region, which the client then frees).
 //!
@@ -330,6 +334,21 @@ mod rust_side {
                 .collect())
         }
 
+        // What the demux calls: writes into the reply, as the C server function does.
+        fn task_info_into(
+            &self,
+            _target_task: PortName,
+            flavor: i32,
+            task_info_out_cnt: u32,
+            out: &mut [i32],
+        ) -> Result<usize, KernReturn> {
+            let n = (task_info_out_cnt.min(10) as usize).min(out.len());
+            for (i, x) in out[..n].iter_mut().enumerate() {
+                *x = i as i32 + flavor;
+            }
+            Ok(n)
+        }
+
         fn vm_read(
             &self,
             _target_task: PortName,
@@ -360,6 +379,9 @@ mod rust_side {
     pub struct Client {
         pub t: Loopback<Demux>,
         pub task: SendRight,
+        /// The caller's `task_info` buffer (C's is an uninitialized stack array; a Rust
+        /// caller keeps an initialized one).
+        pub info: std::cell::RefCell<[i32; 1024]>,
     }
 
     impl Client {
@@ -367,6 +389,7 @@ mod rust_side {
             Client {
                 t: Loopback::new(Demux(Srv), Target::X86_64),
                 task: SendRight::from_raw(SpaceId::SELF, PortName(0x1234)),
+                info: std::cell::RefCell::new([0; 1024]),
             }
         }
         fn code<T>(r: Result<T, mig_runtime::RpcError>) -> i32 {
@@ -381,8 +404,9 @@ mod rust_side {
             ))
         }
         pub fn task_info(&self) -> i32 {
-            match mach::client::task_info(&self.t, &self.task, 1, 1024) {
-                Ok(v) if v.len() == 10 && v[9] == 10 => 0,
+            let mut info = self.info.borrow_mut();
+            match mach::client::task_info_into(&self.t, &self.task, 1, &mut *info) {
+                Ok(n) if n == 10 && info[9] == 10 => 0,
                 Ok(_) => -1,
                 Err(e) => e.code().0,
             }

@@ -65,18 +65,27 @@ impl<D: Demux> Loopback<D> {
         if size < t.header_size() as usize {
             return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32));
         }
-        match src.get(..size) {
-            Some(m) if to.copy_in(m) => {}
-            _ => return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32)),
+        let Some(m) = src.get(..size) else {
+            return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32));
+        };
+        // The header is read from the sender's copy before the message is copied, and the
+        // rewritten one stored over the copy: no load waits for the copy's stores.
+        // One copy of the header rewrite per target, so that its offsets are constants.
+        let h = match t {
+            Target::X86_64 => SentHeader::read(m, Target::X86_64),
+            Target::I386 => SentHeader::read(m, Target::I386),
+        };
+        if !to.copy_in(m) {
+            return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32));
         }
         to.set_space(self.space);
         let seq = self.seqno.get();
         self.seqno.set(seq.wrapping_add(1));
-        // One copy of the header rewrite per target, so that its offsets are constants.
-        let bits = match t {
-            Target::X86_64 => rewrite_header(to.init_mut(), Target::X86_64, size, seq),
-            Target::I386 => rewrite_header(to.init_mut(), Target::I386, size, seq),
-        };
+        match t {
+            Target::X86_64 => h.write(to.init_mut(), Target::X86_64, size, seq),
+            Target::I386 => h.write(to.init_mut(), Target::I386, size, seq),
+        }
+        let bits = h.bits;
         if bits & msgh_bits::COMPLEX == 0 {
             return Ok(());
         }
@@ -134,23 +143,25 @@ impl<D: Demux> Loopback<D> {
                     Target::I386 => stub::rd_u32(to.bytes(), data) as u64,
                 };
                 let len = bits_total.div_ceil(8) as usize;
-                let region = if len == 0 {
-                    OolBuffer::empty()
+                // Each way pushes its region itself: a region value merged from several
+                // ways would go through the stack, and its move into the side table would
+                // wait on the stores just made.
+                let new = if len == 0 {
+                    to.push_received_ool(OolBuffer::empty())
                 } else if d.desc.deallocate {
                     match from.remove_ool(addr) {
                         Some(e) => match e.data {
-                            OolData::Owned(b) if b.len() == len => b,
-                            other => OolBuffer::copy_from(other.bytes().get(..len).unwrap_or(&[])),
+                            OolData::Owned(b) if b.len() == len => to.push_received_ool(b),
+                            other => to.push_received_copy(other.bytes().get(..len).unwrap_or(&[])),
                         },
                         None => return Err(KernReturn(msg_return::SEND_INVALID_MEMORY as i32)),
                     }
                 } else {
                     match from.find_ool(addr, len) {
-                        Some(bytes) => OolBuffer::copy_from(bytes),
+                        Some(bytes) => to.push_received_copy(bytes),
                         None => return Err(KernReturn(msg_return::SEND_INVALID_MEMORY as i32)),
                     }
                 };
-                let new = to.push_received_ool(region);
                 match t {
                     Target::X86_64 => stub::wr_u64(to.init_mut(), data, new),
                     Target::I386 => stub::wr_u32(to.init_mut(), data, new as u32),
@@ -162,25 +173,41 @@ impl<D: Demux> Loopback<D> {
     }
 }
 
-/// Rewrites the header of a message being delivered (`b` holds at least its header): ports
-/// swapped with their received dispositions, `msgh_size` and a sequence number. Returns the
-/// sent `msgh_bits`.
-#[inline(always)]
-fn rewrite_header(b: &mut [u8], t: Target, size: usize, seq: u32) -> u32 {
-    let Some(b) = b.get_mut(..t.header_size() as usize) else {
-        return 0;
-    };
-    let bits = stub::msgh_bits(b);
-    let remote = stub::msgh_remote(b);
-    let local = stub::msgh_local(b, t);
-    let nb = msgh_bits::make(
-        type_name::received_form(msgh_bits::local(bits)),
-        type_name::received_form(msgh_bits::remote(bits)),
-    ) | msgh_bits::other(bits);
-    let id = stub::msgh_id(b, t);
-    stub::wr_header(b, t, nb, size as u32, local, remote, id);
-    stub::wr_u32(b, crate::wire::header::seqno(t), seq);
-    bits
+/// The fields of a sent header that delivery rewrites or keeps.
+#[derive(Clone, Copy)]
+struct SentHeader {
+    bits: u32,
+    remote: PortName,
+    local: PortName,
+    id: i32,
+}
+
+impl SentHeader {
+    /// Reads the header of a message being sent (`b` holds at least its header).
+    #[inline(always)]
+    fn read(b: &[u8], t: Target) -> SentHeader {
+        SentHeader {
+            bits: stub::msgh_bits(b),
+            remote: stub::msgh_remote(b),
+            local: stub::msgh_local(b, t),
+            id: stub::msgh_id(b, t),
+        }
+    }
+
+    /// Writes the delivered header into `b` (which holds at least a header): ports swapped
+    /// with their received dispositions, `msgh_size` and a sequence number.
+    #[inline(always)]
+    fn write(self, b: &mut [u8], t: Target, size: usize, seq: u32) {
+        let Some(b) = b.get_mut(..t.header_size() as usize) else {
+            return;
+        };
+        let nb = msgh_bits::make(
+            type_name::received_form(msgh_bits::local(self.bits)),
+            type_name::received_form(msgh_bits::remote(self.bits)),
+        ) | msgh_bits::other(self.bits);
+        stub::wr_header(b, t, nb, size as u32, self.local, self.remote, self.id);
+        stub::wr_u32(b, crate::wire::header::seqno(t), seq);
+    }
 }
 
 impl<D: Demux> Transport for Loopback<D> {

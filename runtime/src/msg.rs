@@ -64,6 +64,7 @@ unsafe impl Sync for OolBuffer {}
 
 impl OolBuffer {
     /// An empty region (address 0, length 0 on the wire).
+    #[inline]
     pub fn empty() -> OolBuffer {
         OolBuffer {
             inner: OolInner::Heap(Box::default()),
@@ -71,6 +72,7 @@ impl OolBuffer {
     }
 
     /// Takes ownership of heap bytes.
+    #[inline]
     pub fn from_vec(v: Vec<u8>) -> OolBuffer {
         OolBuffer {
             inner: OolInner::Heap(v.into_boxed_slice()),
@@ -78,6 +80,7 @@ impl OolBuffer {
     }
 
     /// Copies `data` into a new heap region.
+    #[inline]
     pub fn copy_from(data: &[u8]) -> OolBuffer {
         OolBuffer::from_vec(data.to_vec())
     }
@@ -104,6 +107,7 @@ impl OolBuffer {
     }
 
     /// The address of the bytes: what goes into a message's data field.
+    #[inline]
     pub fn addr(&self) -> usize {
         if self.is_empty() {
             0
@@ -123,6 +127,7 @@ impl OolBuffer {
 
 impl Deref for OolBuffer {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         match &self.inner {
             OolInner::Heap(b) => b,
@@ -243,6 +248,35 @@ impl<'a> OolTable<'a> {
 
     #[inline]
     fn push(&mut self, e: OolEntry<'a>) {
+        match self {
+            // The old value is `Empty`: nothing to drop (and no call to the drop glue).
+            OolTable::Empty => core::mem::forget(core::mem::replace(self, OolTable::One(e))),
+            OolTable::Many(v) => v.push(e),
+            OolTable::One(_) => self.push_second(e),
+        }
+    }
+
+    /// Pushes an owned region, building the entry in its place in the common case (an
+    /// empty table) rather than moving a finished one in.
+    #[inline(always)]
+    fn push_owned(&mut self, addr: u64, data: OolBuffer) {
+        match self {
+            OolTable::Empty => core::mem::forget(core::mem::replace(
+                self,
+                OolTable::One(OolEntry {
+                    addr,
+                    data: OolData::Owned(data),
+                }),
+            )),
+            _ => self.push(OolEntry {
+                addr,
+                data: OolData::Owned(data),
+            }),
+        }
+    }
+
+    #[inline(never)]
+    fn push_second(&mut self, e: OolEntry<'a>) {
         match self {
             OolTable::Empty => *self = OolTable::One(e),
             OolTable::Many(v) => v.push(e),
@@ -434,16 +468,25 @@ impl<'a> MsgBuf<'a> {
     /// All bytes of the buffer (its whole capacity), mutably: what a transport hands to a
     /// kernel to receive into. A buffer over uninitialized memory first zeroes the bytes not
     /// written yet.
-    #[inline]
+    #[inline(always)]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        self.init_to(usize::MAX);
+        if let Storage::Uninit { buf, init } = &self.storage {
+            if *init < buf.len() {
+                self.init_all();
+            }
+        }
         self.init_mut()
+    }
+
+    #[inline(never)]
+    fn init_all(&mut self) {
+        self.init_to(usize::MAX);
     }
 
     /// Writes `src` at the start of the buffer (a transport receiving a message), growing an
     /// owned buffer if needed; afterwards at least `src.len()` bytes are initialized.
     /// `false` (nothing written) if a borrowed buffer is too small.
-    #[inline]
+    #[inline(always)]
     pub fn copy_in(&mut self, src: &[u8]) -> bool {
         match &mut self.storage {
             Storage::Uninit { buf, init } => {
@@ -456,6 +499,21 @@ impl<'a> MsgBuf<'a> {
                 *init = (*init).max(src.len());
                 true
             }
+            Storage::Owned(v) if v.len() >= src.len() => {
+                if let Some(dst) = v.get_mut(..src.len()) {
+                    dst.copy_from_slice(src);
+                }
+                true
+            }
+            _ => self.copy_in_grow(src),
+        }
+    }
+
+    /// [`MsgBuf::copy_in`] into a borrowed buffer, or an owned one that must grow.
+    #[inline(never)]
+    fn copy_in_grow(&mut self, src: &[u8]) -> bool {
+        match &mut self.storage {
+            Storage::Uninit { .. } => false,
             _ => {
                 if !self.reserve(src.len()) {
                     return false;
@@ -533,14 +591,11 @@ impl<'a> MsgBuf<'a> {
 
     /// Attaches owned out-of-line data the sender gives away (`deallocate`); returns the
     /// address to write.
-    #[inline]
+    #[inline(always)]
     pub fn attach_ool_owned(&mut self, data: OolBuffer) -> u64 {
         let addr = data.addr() as u64;
         if addr != 0 {
-            self.ool.push(OolEntry {
-                addr,
-                data: OolData::Owned(data),
-            });
+            self.ool.push_owned(addr, data);
         }
         addr
     }
@@ -551,12 +606,48 @@ impl<'a> MsgBuf<'a> {
         self.attach_ool_owned(data)
     }
 
+    /// Records a region the message brought as a copy of `src` (transports call this on
+    /// receive); returns its address (0 for an empty region). Same as
+    /// `push_received_ool(OolBuffer::copy_from(src))`, but the region is made here and goes
+    /// into the side table without being moved through memory first (a region just written
+    /// to the stack and read back whole waits on the stores).
+    #[inline(never)]
+    pub fn push_received_copy(&mut self, src: &[u8]) -> u64 {
+        if src.is_empty() {
+            return 0;
+        }
+        let b: alloc::boxed::Box<[u8]> = src.into();
+        let addr = b.as_ptr() as usize as u64;
+        self.ool.push_owned(
+            addr,
+            OolBuffer {
+                inner: OolInner::Heap(b),
+            },
+        );
+        addr
+    }
+
     /// Takes the received region at `addr`, which must hold at least `len` bytes. An address
     /// of 0 with length 0 gives an empty buffer. `None` if the message brought no such region.
     #[inline]
     pub fn take_ool(&mut self, addr: u64, len: usize) -> Option<OolBuffer> {
         if addr == 0 && len == 0 {
             return Some(OolBuffer::empty());
+        }
+        // The common case, one region: moved straight out of the table.
+        if let OolTable::One(e) = &self.ool {
+            let hit = entry_addr(e.addr, addr) == addr
+                && matches!(&e.data, OolData::Owned(b) if b.len() >= len);
+            if !hit {
+                return None;
+            }
+            return match core::mem::replace(&mut self.ool, OolTable::Empty) {
+                OolTable::One(OolEntry {
+                    data: OolData::Owned(b),
+                    ..
+                }) => Some(b),
+                _ => None,
+            };
         }
         let i = self.ool.as_slice().iter().position(|e| {
             entry_addr(e.addr, addr) == addr && matches!(e.data, OolData::Owned(_))

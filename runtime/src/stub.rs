@@ -86,6 +86,27 @@ pub fn wr_zero(b: &mut [u8], off: usize, len: usize) {
         s.fill(0);
     }
 }
+/// Zeroes the `len` bytes of padding at `off` after variable-size data (fewer than 8 on
+/// either target): a few stores rather than a call to `memset`.
+#[inline(always)]
+pub fn wr_pad(b: &mut [u8], off: usize, len: usize) {
+    if len >= 8 {
+        wr_zero(b, off, len);
+        return;
+    }
+    let mut o = off;
+    if len & 4 != 0 {
+        wr_u32(b, o, 0);
+        o = o.wrapping_add(4);
+    }
+    if len & 2 != 0 {
+        wr_u16(b, o, 0);
+        o = o.wrapping_add(2);
+    }
+    if len & 1 != 0 {
+        wr_u8(b, o, 0);
+    }
+}
 /// Borrows `len` bytes at `off` (empty if out of range).
 #[inline(always)]
 pub fn rd_bytes(b: &[u8], off: usize, len: usize) -> &[u8] {
@@ -363,6 +384,136 @@ pub fn release_name(space: SpaceId, name: PortName, msgt_name: u32) {
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The element type of an inline array that the `_into` stubs exchange as a slice: a
+/// primitive integer or float (every bit pattern is a value, no padding). Sealed.
+pub trait WireElem: Copy + Default + sealed::Sealed {
+    /// Wire (and memory) size of one element.
+    const SIZE: usize;
+    /// The element from its `SIZE` little-endian bytes (zero if `b` is shorter).
+    fn from_le(b: &[u8]) -> Self;
+    /// Writes the element's little-endian bytes into the first `SIZE` bytes of `b`
+    /// (nothing if `b` is shorter).
+    fn write_le(self, b: &mut [u8]);
+}
+
+macro_rules! wire_elem {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl WireElem for $t {
+            const SIZE: usize = core::mem::size_of::<$t>();
+            #[inline(always)]
+            fn from_le(b: &[u8]) -> Self {
+                match b.get(..Self::SIZE).and_then(|b| b.try_into().ok()) {
+                    Some(a) => <$t>::from_le_bytes(a),
+                    None => Self::default(),
+                }
+            }
+            #[inline(always)]
+            fn write_le(self, b: &mut [u8]) {
+                if let Some(d) = b.get_mut(..Self::SIZE) {
+                    d.copy_from_slice(&self.to_le_bytes());
+                }
+            }
+        }
+    )*};
+}
+wire_elem!(u8, i8, u16, i16, u32, i32, u64, i64, f32, f64);
+
+/// `n` elements at `off` viewed in place, if they are in range and aligned for `T` and the
+/// host is little-endian (the wire's byte order); `None` otherwise.
+#[inline(always)]
+fn elems_mut<T: WireElem>(b: &mut [u8], off: usize, n: usize) -> Option<&mut [T]> {
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    let bytes = b.get_mut(off..off.checked_add(n.checked_mul(T::SIZE)?)?)?;
+    let p = bytes.as_mut_ptr().cast::<T>();
+    if !p.is_aligned() {
+        return None;
+    }
+    // SAFETY: `bytes` is `n * size_of::<T>()` initialized bytes, exclusively borrowed for
+    // the returned lifetime, and `p` is aligned for `T`. `T` is one of the sealed primitive
+    // integers or floats: it has no padding and every bit pattern is a valid value, so the
+    // bytes are `n` valid `T`s, and whatever is written through the slice leaves them
+    // initialized bytes. On a little-endian host (checked above) their memory order is the
+    // wire's.
+    Some(unsafe { core::slice::from_raw_parts_mut(p, n) })
+}
+
+/// The shared counterpart of [`elems_mut`].
+#[inline(always)]
+fn elems<T: WireElem>(b: &[u8], off: usize, n: usize) -> Option<&[T]> {
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    let bytes = b.get(off..off.checked_add(n.checked_mul(T::SIZE)?)?)?;
+    let p = bytes.as_ptr().cast::<T>();
+    if !p.is_aligned() {
+        return None;
+    }
+    // SAFETY: as in `elems_mut`, for a shared borrow: `n * size_of::<T>()` initialized,
+    // aligned bytes that stay unchanged while the returned slice lives.
+    Some(unsafe { core::slice::from_raw_parts(p, n) })
+}
+
+/// Calls `f` with `n` elements of type `T` at `off` of a message being built (a server's
+/// reply array): in place when [`WireElem`]s can be viewed there (aligned, little-endian
+/// host), else through a temporary whose elements are then written at `off` in wire form.
+/// Either way, afterwards the bytes at `off` hold what `f` wrote.
+#[inline(always)]
+pub fn with_elems_mut<T: WireElem, R>(
+    b: &mut [u8],
+    off: usize,
+    n: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    match elems_mut::<T>(b, off, n) {
+        Some(s) => f(s),
+        None => with_elems_copied(b, off, n, f),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn with_elems_copied<T: WireElem, R>(
+    b: &mut [u8],
+    off: usize,
+    n: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    let mut tmp = alloc::vec![T::default(); n];
+    let r = f(&mut tmp);
+    for (c, x) in bytes_at_mut(b, off, n.saturating_mul(T::SIZE))
+        .chunks_exact_mut(T::SIZE)
+        .zip(tmp.iter())
+    {
+        x.write_le(c);
+    }
+    r
+}
+
+/// Copies `out.len()` elements of a received inline array at `off` into `out` (zeros for
+/// what lies past the end of `b`).
+#[inline(always)]
+pub fn rd_elems_into<T: WireElem>(b: &[u8], off: usize, out: &mut [T]) {
+    match elems::<T>(b, off, out.len()) {
+        Some(s) => out.copy_from_slice(s),
+        None => rd_elems_slow(b, off, out),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn rd_elems_slow<T: WireElem>(b: &[u8], off: usize, out: &mut [T]) {
+    for (i, x) in out.iter_mut().enumerate() {
+        *x = T::from_le(rd_bytes(b, off.wrapping_add(i * T::SIZE), T::SIZE));
+    }
+}
+
 /// Releases every right and out-of-line region a received message holds, after a stub
 /// rejected it (the client side of `mach_msg_destroy`). Header rights are not touched
 /// (a reply's remote port is the caller's reply port, already consumed). Bounded by the
@@ -520,5 +671,54 @@ mod tests {
             let h = t.header_size() as usize;
             assert_eq!(&rep[h..h + n], &want[..n], "{t:?}");
         }
+    }
+
+    #[test]
+    fn elems_in_place_and_copied() {
+        // Aligned: in place.
+        let mut buf = crate::msg::AlignedBuf::<64>::new();
+        let r = with_elems_mut::<i32, usize>(&mut buf.0, 8, 4, |s| {
+            assert_eq!(s.len(), 4);
+            s[0] = -2;
+            s[3] = 7;
+            2
+        });
+        assert_eq!(r, 2);
+        assert_eq!(rd_u32(&buf.0, 8), (-2i32) as u32);
+        assert_eq!(rd_u32(&buf.0, 20), 7);
+        let mut out = [0i32; 4];
+        rd_elems_into(&buf.0, 8, &mut out);
+        assert_eq!(out, [-2, 0, 0, 7]);
+        // Misaligned: through a temporary, same bytes.
+        with_elems_mut::<u64, ()>(&mut buf.0, 9, 2, |s| {
+            assert_eq!(s.len(), 2);
+            s[1] = 0x0102_0304_0506_0708;
+        });
+        assert_eq!(rd_u64(&buf.0, 17), 0x0102_0304_0506_0708);
+        let mut out = [0u64; 2];
+        rd_elems_into(&buf.0, 9, &mut out);
+        assert_eq!(out, [0, 0x0102_0304_0506_0708]);
+        // Out of range: never panics; what lies outside reads as zero.
+        let mut out = [1u16; 4];
+        rd_elems_into(&buf.0, 60, &mut out);
+        assert_eq!(out, [0, 0, 0, 0]);
+        with_elems_mut::<f32, ()>(&mut buf.0, 60, 8, |s| s.fill(1.0));
+        with_elems_mut::<u8, ()>(&mut buf.0, usize::MAX, 8, |s| s.fill(1));
+    }
+
+    #[test]
+    fn wr_pad_zeroes_exactly() {
+        for len in 0..12 {
+            let mut b = [0xffu8; 24];
+            wr_pad(&mut b, 3, len);
+            for (i, x) in b.iter().enumerate() {
+                let want = if (3..3 + len).contains(&i) { 0 } else { 0xff };
+                assert_eq!(*x, want, "len {len} byte {i}");
+            }
+        }
+        let mut b = [0xffu8; 4];
+        wr_pad(&mut b, 2, 7);
+        wr_pad(&mut b, 3, 4);
+        assert_eq!(b, [0xff, 0xff, 0xff, 0xff]);
     }
 }

@@ -8,7 +8,8 @@
 
 use super::common::*;
 use super::fields::{
-    decode, encode, recv_type, send_type, shift_var, type_check, var_size_check, Side,
+    decode, encode, into_array, recv_type, send_type, shift_var, type_check, var_size_check,
+    IntoArray, Side,
 };
 use super::shape::{Shape, Unsupported};
 use crate::ir::{ArgKind, Routine};
@@ -78,7 +79,13 @@ pub fn routine_doc(ctx: &Ctx<'_>, r: &Routine) -> String {
 }
 
 /// The out values of a routine, in reply order: (binding, type).
-pub fn outs(ctx: &Ctx<'_>, r: &Routine) -> Result<Vec<(Ident, TokenStream)>, Unsupported> {
+/// With `into`, the out values of the `_into` variant: the array written into the caller's
+/// slice is replaced by its count.
+fn outs_for(
+    ctx: &Ctx<'_>,
+    r: &Routine,
+    into: Option<&IntoArray>,
+) -> Result<Vec<(Ident, TokenStream)>, Unsupported> {
     let mut v = Vec::new();
     if r.is_simple() {
         return Ok(v);
@@ -86,6 +93,12 @@ pub fn outs(ctx: &Ctx<'_>, r: &Routine) -> Result<Vec<(Ident, TokenStream)>, Uns
     for f in &r.reply.fields {
         let a = r.arg(f.arg);
         if !a.kind.any(ArgKind::RETURN_RCV) || a.kind.ident() == ArgKind::RET_CODE {
+            continue;
+        }
+        if into.is_some_and(|i| i.field.arg == f.arg) {
+            if let Some(i) = into {
+                v.push((i.count_ident(r), quote!(usize)));
+            }
             continue;
         }
         let shape = ctx.shape_of(r, f.arg)?;
@@ -96,13 +109,39 @@ pub fn outs(ctx: &Ctx<'_>, r: &Routine) -> Result<Vec<(Ident, TokenStream)>, Uns
 
 /// The reply struct of a routine with several out values.
 pub fn reply_struct(ctx: &Ctx<'_>, r: &Routine) -> Result<Option<TokenStream>, Unsupported> {
-    let o = outs(ctx, r)?;
+    reply_struct_for(ctx, r, None)
+}
+
+/// The name of a routine's reply struct (`into`: of its `_into` variant).
+fn reply_struct_name(r: &Routine, into: bool) -> Ident {
+    if into {
+        format_ident!("{}IntoReply", camel(&r.name))
+    } else {
+        format_ident!("{}Reply", camel(&r.name))
+    }
+}
+
+/// The client function's name (`into`: its `_into` variant's).
+fn fn_name(r: &Routine, into: bool) -> Ident {
+    if into {
+        ident(&format!("{}_into", r.user_name))
+    } else {
+        ident(&r.user_name)
+    }
+}
+
+fn reply_struct_for(
+    ctx: &Ctx<'_>,
+    r: &Routine,
+    into: Option<&IntoArray>,
+) -> Result<Option<TokenStream>, Unsupported> {
+    let o = outs_for(ctx, r, into)?;
     if o.len() < 2 {
         return Ok(None);
     }
-    let name = format_ident!("{}Reply", camel(&r.name));
+    let name = reply_struct_name(r, into.is_some());
     let fields = o.iter().map(|(n, t)| quote!(pub #n: #t));
-    let doc = format!(" Out values of [`{}`].", ident(&r.user_name));
+    let doc = format!(" Out values of [`{}`].", fn_name(r, into.is_some()));
     Ok(Some(quote! {
         #[doc = #doc]
         #[derive(Debug)]
@@ -113,6 +152,25 @@ pub fn reply_struct(ctx: &Ctx<'_>, r: &Routine) -> Result<Option<TokenStream>, U
 
 /// The client stub of one routine.
 pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
+    routine_for(ctx, r, None)
+}
+
+/// The `_into` variant of a routine's client stub and its reply struct, for routines with a
+/// variable-size inline array out (see [`into_array`]); empty otherwise.
+pub fn routine_into(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
+    let Some(into) = into_array(ctx, r, Side::Client) else {
+        return Ok(quote!());
+    };
+    let s = reply_struct_for(ctx, r, Some(&into))?;
+    let f = routine_for(ctx, r, Some(&into))?;
+    Ok(quote!(#s #f))
+}
+
+fn routine_for(
+    ctx: &Ctx<'_>,
+    r: &Routine,
+    into: Option<&IntoArray>,
+) -> Result<TokenStream, Unsupported> {
     let rt = &ctx.rt;
     let tt = ctx.target_tokens();
     let req = &r.request;
@@ -224,7 +282,18 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
             let d = super::fields::At::desc(f).tokens();
             let o = super::fields::At::data(f).tokens();
             let tmpl = ctx.send_template(r, f, super::fields::Side::Client)?;
-            params.push(quote!(#id: u32));
+            let array = a.c_in_out.and_then(|c| r.arg(c).parent);
+            match into {
+                // The `_into` variant asks for as many elements as the caller's slice holds.
+                Some(i) if Some(i.field.arg) == array => {
+                    let arr = arg_ident(r.arg(i.field.arg));
+                    let ml = lit_usize(max);
+                    enc.push(quote! {
+                        let #id: u32 = if #arr.len() < #ml { #arr.len() as u32 } else { #m };
+                    });
+                }
+                _ => params.push(quote!(#id: u32)),
+            }
             enc.push(quote! {
                 #rt::stub::wr_desc(__m.init_mut(), #d, &#tmpl);
                 #rt::stub::wr_u32(__m.init_mut(), #o, if #id < #m { #id } else { #m });
@@ -273,6 +342,12 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
             enc.push(quote!(let #next: usize = #prev + __delta;));
             k += 1;
         }
+    }
+
+    if let Some(i) = into {
+        let arr = arg_ident(r.arg(i.field.arg));
+        let e = ctx.elem_type(&i.elem);
+        params.push(quote!(#arr: &mut [#e]));
     }
 
     let complex = if req.send.fixed {
@@ -359,7 +434,7 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
             quote!()
         };
         let reply_id = lit_i32(r.reply_id);
-        let decode = reply(ctx, r)?;
+        let decode = reply(ctx, r, into)?;
         let undo_if_sent = if undo.iter().all(|u| u.is_empty()) {
             quote!()
         } else {
@@ -394,22 +469,52 @@ pub fn routine(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         }
     };
 
-    let fname = ident(&r.user_name);
-    let o = outs(ctx, r)?;
+    let fname = fn_name(r, into.is_some());
+    let o = outs_for(ctx, r, into)?;
     let ret = match o.len() {
         0 => quote!(()),
         1 => o[0].1.clone(),
         _ => {
-            let n = format_ident!("{}Reply", camel(&r.name));
+            let n = reply_struct_name(r, into.is_some());
             quote!(#n)
         }
     };
     let doc = routine_doc(ctx, r);
     let args_doc = args_doc(ctx, r);
+    let into_doc = match into {
+        Some(i) => {
+            let a = r.arg(i.field.arg);
+            let cnt = i.count_ident(r);
+            format!(
+                " Variant of [`{}`] writing `{}` into the caller's slice, as GNU MIG's C client \
+                 writes into the caller's buffer: no allocation. The slice's length is the \
+                 capacity{}; the result holds the number of elements written (`{cnt}`). A reply \
+                 with more elements than the slice holds is destroyed and fails with \
+                 `MIG_ARRAY_TOO_LARGE`.",
+                ident(&r.user_name),
+                a.name,
+                if r.request.fields.iter().any(|f| {
+                    r.arg(f.arg).kind.ident() == ArgKind::COUNT_IN_OUT
+                        && r.arg(f.arg).c_in_out.and_then(|c| r.arg(c).parent) == Some(i.field.arg)
+                }) {
+                    format!(" (sent as the `CountInOut`, at most {})", i.max)
+                } else {
+                    String::new()
+                }
+            )
+        }
+        None => String::new(),
+    };
+    let into_doc = if into_doc.is_empty() {
+        quote!()
+    } else {
+        quote!(#[doc = ""] #[doc = #into_doc])
+    };
     Ok(quote! {
         #[doc = #doc]
         #[doc = ""]
         #[doc = #args_doc]
+        #into_doc
         #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
         pub fn #fname<T: #rt::Transport + ?Sized>(__t: &T, #(#params),*) -> ::core::result::Result<#ret, #rt::RpcError> {
             #body
@@ -451,7 +556,7 @@ pub fn args_doc(ctx: &Ctx<'_>, r: &Routine) -> String {
 }
 
 /// Reply checks and decoding (GNU MIG's `WriteCheckIdentity`, `WriteReplyArgs`).
-fn reply(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
+fn reply(ctx: &Ctx<'_>, r: &Routine, into: Option<&IntoArray>) -> Result<TokenStream, Unsupported> {
     let rt = &ctx.rt;
     let tt = ctx.target_tokens();
     let rep = &r.reply;
@@ -518,6 +623,18 @@ fn reply(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
                 rep.min_size,
                 &err,
             ));
+            if let Some(i) = into.filter(|i| i.field.arg == f.arg) {
+                // The caller's slice must hold the array, before anything is taken.
+                let arr = arg_ident(a);
+                let d = super::fields::At::desc(f).tokens();
+                let g = lit_usize(i.elem.group);
+                checks.push(quote! {
+                    if #rt::stub::rd_desc(__m.bytes(), #d, #tt).desc.number as usize / #g > #arr.len() {
+                        #rt::stub::destroy_body(&mut __m, #tt);
+                        return Err(#rt::RpcError::Mig(#rt::KernReturn::MIG_ARRAY_TOO_LARGE));
+                    }
+                });
+            }
             k += 1;
         }
     }
@@ -526,10 +643,24 @@ fn reply(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
         let __space = __m.space();
         let _ = (__space, &mut __msgh_size);
     });
-    let o = outs(ctx, r)?;
+    let o = outs_for(ctx, r, into)?;
     for f in &rep.fields {
         let a = r.arg(f.arg);
         if !a.kind.any(ArgKind::RETURN_RCV) || a.kind.ident() == ArgKind::RET_CODE {
+            continue;
+        }
+        if let Some(i) = into.filter(|i| i.field.arg == f.arg) {
+            let arr = arg_ident(a);
+            let cnt = i.count_ident(r);
+            let d = super::fields::At::desc(f).tokens();
+            let o = super::fields::At::data(f).tokens();
+            let g = lit_usize(i.elem.group);
+            out.push(quote! {
+                let #cnt = #rt::stub::rd_desc(__m.bytes(), #d, #tt).desc.number as usize / #g;
+                if let Some(__d) = #arr.get_mut(..#cnt) {
+                    #rt::stub::rd_elems_into(__m.bytes(), #o, __d);
+                }
+            });
             continue;
         }
         let shape = ctx.shape_of(r, f.arg)?;
@@ -544,7 +675,7 @@ fn reply(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
             quote!(Ok(#id))
         }
         _ => {
-            let n = format_ident!("{}Reply", camel(&r.name));
+            let n = reply_struct_name(r, into.is_some());
             let ids = o.iter().map(|(i, _)| i);
             quote!(Ok(#n { #(#ids),* }))
         }

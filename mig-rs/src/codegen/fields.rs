@@ -323,7 +323,7 @@ pub fn encode(
                 #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, (__len * #g) as u32);
                 let __delta = #rt::stub::align(#tt, __len * #eb);
                 // The padding after the data: zero, not what the buffer held before.
-                #rt::stub::wr_zero(__m.init_mut(), #o + __len * #eb, __delta - __len * #eb);
+                #rt::stub::wr_pad(__m.init_mut(), #o + __len * #eb, __delta - __len * #eb);
             });
         }
         Shape::Indefinite { elem, max } => {
@@ -362,7 +362,7 @@ pub fn encode(
                     #inline
                     let __d = #rt::stub::align(#tt, __len * #eb);
                     // The padding after the data: zero, not what the buffer held before.
-                    #rt::stub::wr_zero(__m.init_mut(), #o + __len * #eb, __d - __len * #eb);
+                    #rt::stub::wr_pad(__m.init_mut(), #o + __len * #eb, __d - __len * #eb);
                     __d
                 };
                 #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, (__len * #g) as u32);
@@ -965,4 +965,62 @@ fn take_ool(
             None => { #err }
         }
     }}
+}
+
+/// The variable-size inline array out of a routine that gets `_into` variants (a client
+/// function writing into the caller's slice, a server method writing into the reply).
+#[derive(Clone, Debug)]
+pub struct IntoArray {
+    /// The array's reply field.
+    pub field: Field,
+    /// Its C element: a scalar, one per element.
+    pub elem: Elem,
+    /// Its maximum number of elements.
+    pub max: u32,
+}
+
+impl IntoArray {
+    /// The count binding in `_into` results (`<array>Cnt`).
+    pub fn count_ident(&self, r: &Routine) -> Ident {
+        format_ident!("{}Cnt", r.arg(self.field.arg).name)
+    }
+}
+
+/// The `_into` array of a routine, if it has one: a routine (not a simpleroutine) whose reply
+/// has exactly one variable-size field, an out (not `inout`) `array[*:n]` of scalars
+/// (`side`'s view of "out"), and no routine already named `<name>_into`.
+pub fn into_array(ctx: &Ctx<'_>, r: &Routine, side: Side) -> Option<IntoArray> {
+    if r.is_simple() || r.reply.num_var != 1 {
+        return None;
+    }
+    let out_kind = match side {
+        Side::Client => ArgKind::RETURN_RCV,
+        Side::Server => ArgKind::RETURN_SND,
+    };
+    let name = |r: &Routine| match side {
+        Side::Client => r.user_name.clone(),
+        Side::Server => r.server_name.clone(),
+    };
+    let into = format!("{}_into", name(r));
+    if ctx.sub.routines.iter().any(|o| name(o) == into) {
+        return None;
+    }
+    let f = r.reply.fields.iter().find(|f| f.variable)?;
+    let a = r.arg(f.arg);
+    // Not `inout`: the array is out only.
+    if !a.kind.any(out_kind) || a.kind.any(ArgKind::REQUEST) || a.kind.ident() == ArgKind::RET_CODE
+    {
+        return None;
+    }
+    match ctx.shape_of(r, f.arg).ok()? {
+        Shape::VarArray { elem, max } if elem.group == 1 => match elem.kind {
+            ElemKind::Scalar(_) => Some(IntoArray {
+                field: *f,
+                elem,
+                max,
+            }),
+            ElemKind::Port { .. } => None,
+        },
+        _ => None,
+    }
 }

@@ -96,12 +96,15 @@ pub fn generate(
     let mut client_items = Vec::new();
     if opts.client {
         for r in &sub.routines {
-            let res = client::reply_struct(&ctx, r)
-                .and_then(|s| client::routine(&ctx, r).map(|f| (s, f)));
+            let res = client::reply_struct(&ctx, r).and_then(|s| {
+                let f = client::routine(&ctx, r)?;
+                Ok((s, f, client::routine_into(&ctx, r)?))
+            });
             match res {
-                Ok((s, f)) => {
+                Ok((s, f, fi)) => {
                     client_items.extend(s);
                     client_items.push(f);
+                    client_items.push(fi);
                 }
                 Err(e) => diags.push(
                     Diagnostic::error(format!(

@@ -11,7 +11,8 @@
 use super::client::{args_doc, routine_doc};
 use super::common::*;
 use super::fields::{
-    decode, encode, recv_type, send_type, shift_var, type_check, var_size_check, Side,
+    decode, encode, into_array, recv_type, send_type, shift_var, type_check, var_size_check, At,
+    IntoArray, Side,
 };
 use super::shape::{Shape, Unsupported};
 use crate::ir::{ArgKind, HeaderPort, Routine};
@@ -39,6 +40,16 @@ fn outs(
     ctx: &Ctx<'_>,
     r: &Routine,
 ) -> Result<Vec<(Ident, TokenStream, crate::ir::Field)>, Unsupported> {
+    outs_for(ctx, r, None)
+}
+
+/// With `into`, the out values of the `_into` method: the array written into the reply is
+/// replaced by its count.
+fn outs_for(
+    ctx: &Ctx<'_>,
+    r: &Routine,
+    into: Option<&IntoArray>,
+) -> Result<Vec<(Ident, TokenStream, crate::ir::Field)>, Unsupported> {
     let mut v = Vec::new();
     if r.is_simple() {
         return Ok(v);
@@ -48,33 +59,61 @@ fn outs(
         if !a.kind.any(ArgKind::RETURN_SND) || a.kind.ident() == ArgKind::RET_CODE {
             continue;
         }
+        if let Some(i) = into.filter(|i| i.field.arg == f.arg) {
+            v.push((i.count_ident(r), quote!(usize), *f));
+            continue;
+        }
         let shape = ctx.shape_of(r, f.arg)?;
         v.push((arg_ident(a), send_type(ctx, Side::Server, a, &shape)?, *f));
     }
     Ok(v)
 }
 
-fn out_type(ctx: &Ctx<'_>, r: &Routine) -> Result<TokenStream, Unsupported> {
-    let o = outs(ctx, r)?;
+fn out_type(
+    ctx: &Ctx<'_>,
+    r: &Routine,
+    into: Option<&IntoArray>,
+) -> Result<TokenStream, Unsupported> {
+    let o = outs_for(ctx, r, into)?;
     Ok(match o.len() {
         0 => quote!(()),
         1 => o[0].1.clone(),
         _ => {
-            let n = format_ident!("{}Reply", camel(&r.name));
+            let n = reply_struct_name(r, into.is_some());
             quote!(#n)
         }
     })
 }
 
+/// The name of a routine's reply struct (`into`: of its `_into` method).
+fn reply_struct_name(r: &Routine, into: bool) -> Ident {
+    if into {
+        format_ident!("{}IntoReply", camel(&r.name))
+    } else {
+        format_ident!("{}Reply", camel(&r.name))
+    }
+}
+
 /// The struct a server method returns for routines with several out values.
-pub fn reply_struct(ctx: &Ctx<'_>, r: &Routine) -> Result<Option<TokenStream>, Unsupported> {
-    let o = outs(ctx, r)?;
+pub fn reply_struct(
+    ctx: &Ctx<'_>,
+    r: &Routine,
+    into: Option<&IntoArray>,
+) -> Result<Option<TokenStream>, Unsupported> {
+    let o = outs_for(ctx, r, into)?;
     if o.len() < 2 {
         return Ok(None);
     }
-    let n = format_ident!("{}Reply", camel(&r.name));
+    let n = reply_struct_name(r, into.is_some());
     let fields = o.iter().map(|(i, t, _)| quote!(pub #i: #t));
-    let doc = format!(" Out values of `{}`, as the server returns them.", r.name);
+    let doc = if into.is_some() {
+        format!(
+            " Out values of `{}`'s `_into` method, as the server returns them.",
+            r.name
+        )
+    } else {
+        format!(" Out values of `{}`, as the server returns them.", r.name)
+    };
     Ok(Some(quote! {
         #[doc = #doc]
         #[allow(non_snake_case)]
@@ -180,9 +219,10 @@ fn method(ctx: &Ctx<'_>, r: &Routine, default_body: bool) -> Result<TokenStream,
         let (i, t) = (&p.id, &p.ty);
         quote!(#i: #t)
     });
-    let out = out_type(ctx, r)?;
+    let out = out_type(ctx, r, None)?;
     let doc = routine_doc(ctx, r);
     let args_doc = args_doc(ctx, r);
+    let ids2: Vec<_> = ps.iter().map(|p| &p.id).collect();
     let body = if default_body {
         quote! {{
             let _ = (#(#ids,)*);
@@ -191,12 +231,74 @@ fn method(ctx: &Ctx<'_>, r: &Routine, default_body: bool) -> Result<TokenStream,
     } else {
         quote!(;)
     };
+    let into_method = match into_array(ctx, r, Side::Server) {
+        None => quote!(),
+        Some(i) => {
+            let a = r.arg(i.field.arg);
+            let arr = arg_ident(a);
+            let e = ctx.elem_type(&i.elem);
+            let into_name = ident(&format!("{}_into", r.server_name));
+            let out_into = out_type(ctx, r, Some(&i))?;
+            let decls = ps.iter().map(|p| {
+                let (i, t) = (&p.id, &p.ty);
+                quote!(#i: #t)
+            });
+            let too_large = quote!(return Err(#rt::KernReturn::MIG_ARRAY_TOO_LARGE));
+            let copy = quote! {
+                let __n = #arr.len();
+                match out.get_mut(..__n) {
+                    Some(__d) => __d.copy_from_slice(&#arr),
+                    None => #too_large,
+                }
+            };
+            let o = outs(ctx, r)?;
+            let default = if o.len() == 1 {
+                quote! {
+                    let #arr = self.#name(#(#ids2),*)?;
+                    #copy
+                    Ok(__n)
+                }
+            } else {
+                let n = reply_struct_name(r, false);
+                let ni = reply_struct_name(r, true);
+                let all: Vec<_> = o.iter().map(|(i, _, _)| i).collect();
+                let cnt = i.count_ident(r);
+                let rest = o
+                    .iter()
+                    .filter(|(_, _, f)| f.arg != i.field.arg)
+                    .map(|(i, _, _)| i);
+                quote! {
+                    let #n { #(#all),* } = self.#name(#(#ids2),*)?;
+                    #copy
+                    Ok(#ni { #cnt: __n, #(#rest),* })
+                }
+            };
+            let into_doc = format!(
+                " `{}` writing `{}` straight into the reply, as GNU MIG's C server functions \
+                 do: `out` is the reply's room for the array ({} elements; a `CountInOut` \
+                 count, if the routine has one, says how many the client asked for); return \
+                 how many elements you \
+                 wrote (more than `out.len()` answers `MIG_ARRAY_TOO_LARGE`). This is what \
+                 the demux calls; the provided implementation calls [`Self::{}`] and copies \
+                 its `Vec`, so implement this one to avoid the allocation.",
+                r.name, a.name, i.max, name
+            );
+            quote! {
+                #[doc = #into_doc]
+                #[allow(clippy::too_many_arguments, non_snake_case, unused_variables)]
+                fn #into_name(&self, #(#decls,)* out: &mut [#e]) -> ::core::result::Result<#out_into, #rt::KernReturn> {
+                    #default
+                }
+            }
+        }
+    };
     Ok(quote! {
         #[doc = #doc]
         #[doc = ""]
         #[doc = #args_doc]
         #[allow(clippy::too_many_arguments, non_snake_case, unused_variables)]
         fn #name(&self, #(#decls),*) -> ::core::result::Result<#out, #rt::KernReturn> #body
+        #into_method
     })
 }
 
@@ -263,8 +365,24 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
     }
     let name = ident(&r.server_name);
     let ids: Vec<_> = ps.iter().map(|p| &p.id).collect();
-    let o = outs(ctx, r)?;
-    let call = quote!(let __res = __server.#name(#(#ids),*););
+    let into = into_array(ctx, r, Side::Server);
+    let o = outs_for(ctx, r, into.as_ref())?;
+    let call = match &into {
+        None => quote!(let __res = __server.#name(#(#ids),*);),
+        Some(i) => {
+            // The method writes the array into the reply's room for it (the field is the
+            // reply's only variable-size one, so its offset is fixed).
+            let into_name = ident(&format!("{}_into", r.server_name));
+            let e = ctx.elem_type(&i.elem);
+            let o = At::data(&i.field).tokens();
+            let m = lit_usize(i.max);
+            quote! {
+                let __res = #rt::stub::with_elems_mut::<#e, _>(__rep.init_mut(), #o, #m, |__out| {
+                    __server.#into_name(#(#ids,)* __out)
+                });
+            }
+        }
+    };
     out.push(call);
     if r.is_simple() || r.no_reply_args || o.is_empty() {
         out.push(quote! {
@@ -278,9 +396,22 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
         let id = &o[0].0;
         quote!(let #id = __val;)
     } else {
-        let n = format_ident!("{}Reply", camel(&r.name));
+        let n = reply_struct_name(r, into.is_some());
         let ids = o.iter().map(|(i, _, _)| i);
         quote!(let #n { #(#ids),* } = __val;)
+    };
+    let too_large = match &into {
+        Some(i) => {
+            let cnt = i.count_ident(r);
+            let m = lit_usize(i.max);
+            quote! {
+                if #cnt > #m {
+                    #rt::stub::set_retcode(__rep.bytes_mut(), #tt, #rt::KernReturn::MIG_ARRAY_TOO_LARGE);
+                    return;
+                }
+            }
+        }
+        None => quote!(),
     };
     out.push(quote! {
         let __val = match __res {
@@ -290,8 +421,9 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
                 return;
             }
         };
-        #rt::stub::set_retcode(__rep.bytes_mut(), #tt, #rt::KernReturn::KERN_SUCCESS);
         #bind_outs
+        #too_large
+        #rt::stub::set_retcode(__rep.bytes_mut(), #tt, #rt::KernReturn::KERN_SUCCESS);
         let __m = &mut *__rep;
     });
     // Reply packing.
@@ -307,7 +439,26 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
         }
         let shape = ctx.shape_of(r, f.arg)?;
         let id = arg_ident(a);
-        let (code, _undo) = encode(ctx, r, f, Side::Server, &shape, quote!(#id), dyn_simple)?;
+        let code = match into.as_ref().filter(|i| i.field.arg == f.arg) {
+            // Already in place: the descriptor, its count and the padding.
+            Some(i) => {
+                let cnt = i.count_ident(r);
+                let d = At::desc(f).tokens();
+                let o = At::data(f).tokens();
+                let tmpl = ctx.send_template(r, f, Side::Server)?;
+                let long = a.long_form;
+                let g = lit_usize(i.elem.group);
+                let eb = lit_usize(i.elem.inline_bytes());
+                quote! {
+                    #rt::stub::wr_desc(__m.init_mut(), #d, &#tmpl);
+                    #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, (#cnt * #g) as u32);
+                    let __delta = #rt::stub::align(#tt, #cnt * #eb);
+                    // The padding after the data: zero, not what the buffer held before.
+                    #rt::stub::wr_pad(__m.init_mut(), #o + #cnt * #eb, __delta - #cnt * #eb);
+                }
+            }
+            None => encode(ctx, r, f, Side::Server, &shape, quote!(#id), dyn_simple)?.0,
+        };
         out.push(code);
         if f.variable {
             let prev = if k == 0 {
@@ -379,8 +530,13 @@ pub fn server(ctx: &Ctx<'_>, default_bodies: bool) -> Result<TokenStream, Unsupp
     let mut lookup = Vec::new();
     for r in &ctx.sub.routines {
         methods.push(method(ctx, r, default_bodies)?);
-        if let Some(s) = reply_struct(ctx, r)? {
+        if let Some(s) = reply_struct(ctx, r, None)? {
             structs.push(s);
+        }
+        if let Some(i) = into_array(ctx, r, Side::Server) {
+            if let Some(s) = reply_struct(ctx, r, Some(&i))? {
+                structs.push(s);
+            }
         }
         stubs.push(stub(ctx, r, &tr)?);
         let n = lit_u32(r.number);

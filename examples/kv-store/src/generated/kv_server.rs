@@ -45,6 +45,25 @@ pub trait KvServer {
         bucket: ::mig_runtime::PortName,
         key: &[u8],
     ) -> ::core::result::Result<KvGetReply, ::mig_runtime::KernReturn>;
+    /// `kv_get` writing `value` straight into the reply, as GNU MIG's C server functions do: `out` is the reply's room for the array (1024 elements; a `CountInOut` count, if the routine has one, says how many the client asked for); return how many elements you wrote (more than `out.len()` answers `MIG_ARRAY_TOO_LARGE`). This is what the demux calls; the provided implementation calls [`Self::kv_get`] and copies its `Vec`, so implement this one to avoid the allocation.
+    #[allow(clippy::too_many_arguments, non_snake_case, unused_variables)]
+    fn kv_get_into(
+        &self,
+        bucket: ::mig_runtime::PortName,
+        key: &[u8],
+        out: &mut [u8],
+    ) -> ::core::result::Result<KvGetIntoReply, ::mig_runtime::KernReturn> {
+        let KvGetReply { value, version } = self.kv_get(bucket, key)?;
+        let __n = value.len();
+        match out.get_mut(..__n) {
+            Some(__d) => __d.copy_from_slice(&value),
+            None => return Err(::mig_runtime::KernReturn::MIG_ARRAY_TOO_LARGE),
+        }
+        Ok(KvGetIntoReply {
+            valueCnt: __n,
+            version,
+        })
+    }
     /// Routine `kv_dump` of subsystem `kv`: request id 7303, reply id 7403; declared at `kv.defs:34:1`.
     ///
     /// MIG arguments: `bucket` (request port, `mach_port_t` (MACH_MSG_TYPE_COPY_SEND|MACH_MSG_TYPE_MOVE_SEND, 64 bits × 1)); `data` (out, `kv_blob_t` (MACH_MSG_TYPE_CHAR, 8 bits × 0));
@@ -75,6 +94,12 @@ pub trait KvServer {
 #[allow(non_snake_case)]
 pub struct KvGetReply {
     pub value: ::mig_runtime::stub::Vec<u8>,
+    pub version: kv_version_t,
+}
+/// Out values of `kv_get`'s `_into` method, as the server returns them.
+#[allow(non_snake_case)]
+pub struct KvGetIntoReply {
+    pub valueCnt: usize,
     pub version: kv_version_t,
 }
 /// Server stub of `kv_open` (GNU MIG's `_Xkv_open`).
@@ -161,12 +186,12 @@ fn __x_kv_open<S: KvServer + ?Sized>(
             return;
         }
     };
+    let bucket = __val;
     ::mig_runtime::stub::set_retcode(
         __rep.bytes_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::KernReturn::KERN_SUCCESS,
     );
-    let bucket = __val;
     let __m = &mut *__rep;
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[20, 64, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_port(
@@ -321,12 +346,12 @@ fn __x_kv_put<S: KvServer + ?Sized>(
             return;
         }
     };
+    let version = __val;
     ::mig_runtime::stub::set_retcode(
         __rep.bytes_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::KernReturn::KERN_SUCCESS,
     );
-    let version = __val;
     let __m = &mut *__rep;
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_u32(__m.init_mut(), 56, version);
@@ -405,7 +430,10 @@ fn __x_kv_get<S: KvServer + ?Sized>(
         .desc
         .number as usize;
     let key = ::mig_runtime::stub::rd_cstr(__m.bytes(), 40, __c);
-    let __res = __server.kv_get(bucket, key);
+    let __res = ::mig_runtime::stub::with_elems_mut::<
+        u8,
+        _,
+    >(__rep.init_mut(), 56, 1024, |__out| { __server.kv_get_into(bucket, key, __out) });
     let __val = match __res {
         Ok(__v) => __v,
         Err(__e) => {
@@ -417,36 +445,38 @@ fn __x_kv_get<S: KvServer + ?Sized>(
             return;
         }
     };
-    ::mig_runtime::stub::set_retcode(
-        __rep.bytes_mut(),
-        ::mig_runtime::wire::Target::X86_64,
-        ::mig_runtime::KernReturn::KERN_SUCCESS,
-    );
-    let KvGetReply { value, version } = __val;
-    let __m = &mut *__rep;
-    ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[8, 8, 0, 32, 0, 4, 0, 0]);
-    let __len = (value).len();
-    if __len > 1024 {
+    let KvGetIntoReply { valueCnt, version } = __val;
+    if valueCnt > 1024 {
         ::mig_runtime::stub::set_retcode(
-            __m.init_mut(),
+            __rep.bytes_mut(),
             ::mig_runtime::wire::Target::X86_64,
             ::mig_runtime::KernReturn::MIG_ARRAY_TOO_LARGE,
         );
         return;
     }
-    ::mig_runtime::stub::wr_bytes(__m.init_mut(), 56, &(value)[..]);
+    ::mig_runtime::stub::set_retcode(
+        __rep.bytes_mut(),
+        ::mig_runtime::wire::Target::X86_64,
+        ::mig_runtime::KernReturn::KERN_SUCCESS,
+    );
+    let __m = &mut *__rep;
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[8, 8, 0, 32, 0, 4, 0, 0]);
     ::mig_runtime::stub::desc_set_number(
         __m.init_mut(),
         48,
         ::mig_runtime::wire::Target::X86_64,
         false,
-        (__len * 1) as u32,
+        (valueCnt * 1) as u32,
     );
     let __delta = ::mig_runtime::stub::align(
         ::mig_runtime::wire::Target::X86_64,
-        __len * 1,
+        valueCnt * 1,
     );
-    ::mig_runtime::stub::wr_zero(__m.init_mut(), 56 + __len * 1, __delta - __len * 1);
+    ::mig_runtime::stub::wr_pad(
+        __m.init_mut(),
+        56 + valueCnt * 1,
+        __delta - valueCnt * 1,
+    );
     let __s1: usize = 0usize + __delta;
     ::mig_runtime::stub::wr_desc(
         __m.init_mut(),
@@ -496,12 +526,12 @@ fn __x_kv_dump<S: KvServer + ?Sized>(
             return;
         }
     };
+    let data = __val;
     ::mig_runtime::stub::set_retcode(
         __rep.bytes_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::KernReturn::KERN_SUCCESS,
     );
-    let data = __val;
     let __m = &mut *__rep;
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[8, 8, 0, 192, 0, 0, 0, 0]);
     let __len = (data).len();
@@ -592,12 +622,12 @@ fn __x_kv_load<S: KvServer + ?Sized>(
             return;
         }
     };
+    let count = __val;
     ::mig_runtime::stub::set_retcode(
         __rep.bytes_mut(),
         ::mig_runtime::wire::Target::X86_64,
         ::mig_runtime::KernReturn::KERN_SUCCESS,
     );
-    let count = __val;
     let __m = &mut *__rep;
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_u32(__m.init_mut(), 56, count);

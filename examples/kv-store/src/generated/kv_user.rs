@@ -180,7 +180,7 @@ pub fn kv_put<T: ::mig_runtime::Transport + ?Sized>(
         ::mig_runtime::wire::Target::X86_64,
         __len * 1,
     );
-    ::mig_runtime::stub::wr_zero(
+    ::mig_runtime::stub::wr_pad(
         __m.init_mut(),
         (48 + __s1) + __len * 1,
         __delta - __len * 1,
@@ -448,6 +448,190 @@ pub fn kv_get<T: ::mig_runtime::Transport + ?Sized>(
         .to_vec();
     let version: kv_version_t = ::mig_runtime::stub::rd_u32(__m.bytes(), (64 + __s1));
     Ok(KvGetReply { value, version })
+}
+/// Out values of [`kv_get_into`].
+#[derive(Debug)]
+#[allow(non_snake_case)]
+pub struct KvGetIntoReply {
+    pub valueCnt: usize,
+    pub version: kv_version_t,
+}
+/// Routine `kv_get` of subsystem `kv`: request id 7302, reply id 7402; declared at `kv.defs:27:1`.
+///
+/// MIG arguments: `bucket` (request port, `mach_port_t` (MACH_MSG_TYPE_COPY_SEND|MACH_MSG_TYPE_MOVE_SEND, 64 bits × 1)); `key` (in, `kv_name_t` (MACH_MSG_TYPE_STRING_C, 8 bits × 128)); `value` (out, `kv_value_t` (MACH_MSG_TYPE_CHAR, 8 bits × 1024)); `version` (out, `kv_version_t` (MACH_MSG_TYPE_INTEGER_32, 32 bits × 1));
+///
+/// Variant of [`kv_get`] writing `value` into the caller's slice, as GNU MIG's C client writes into the caller's buffer: no allocation. The slice's length is the capacity; the result holds the number of elements written (`valueCnt`). A reply with more elements than the slice holds is destroyed and fails with `MIG_ARRAY_TOO_LARGE`.
+#[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
+pub fn kv_get_into<T: ::mig_runtime::Transport + ?Sized>(
+    __t: &T,
+    bucket: &::mig_runtime::SendRight,
+    key: &[u8],
+    value: &mut [u8],
+) -> ::core::result::Result<KvGetIntoReply, ::mig_runtime::RpcError> {
+    let mut __storage = ::mig_runtime::UninitBuf::<1096>::new();
+    let mut __m = ::mig_runtime::MsgBuf::new_uninit(&mut __storage.0);
+    __m.init_to(168);
+    let __space = __t.space();
+    ::mig_runtime::stub::wr_desc(__m.init_mut(), 32, &[12, 8, 0, 32, 128, 0, 0, 0]);
+    let __n = ::mig_runtime::stub::wr_cstr(__m.init_mut(), 40, 128, &(key)[..]);
+    let __c: u32 = if __n < 128 { __n + 1 } else { __n };
+    ::mig_runtime::stub::desc_set_number(
+        __m.init_mut(),
+        32,
+        ::mig_runtime::wire::Target::X86_64,
+        false,
+        __c,
+    );
+    let __delta = ::mig_runtime::stub::align(
+        ::mig_runtime::wire::Target::X86_64,
+        __c as usize,
+    );
+    let __s1: usize = 0usize + __delta;
+    let __reply = __t.get_reply_port();
+    let __size: usize = (40 + __s1);
+    ::mig_runtime::stub::wr_header(
+        __m.init_mut(),
+        ::mig_runtime::wire::Target::X86_64,
+        ::mig_runtime::wire::msgh_bits::make(19, 21) | 0u32,
+        __size as u32,
+        bucket.name(),
+        __reply,
+        7302,
+    );
+    let __r = __t
+        .mach_msg(
+            &mut __m,
+            ::mig_runtime::wire::option::SEND_MSG | ::mig_runtime::wire::option::RCV_MSG
+                | ::mig_runtime::wire::option::NONE,
+            __size as u32,
+            1096u32,
+            __reply,
+            ::mig_runtime::wire::MSG_TIMEOUT_NONE,
+            ::mig_runtime::PortName::NULL,
+        );
+    if __r.0 != 0 {
+        __t.dealloc_reply_port(__reply);
+        return Err(::mig_runtime::RpcError::Transport(__r));
+    }
+    __t.put_reply_port(__reply);
+    let __id = ::mig_runtime::stub::msgh_id(
+        __m.bytes(),
+        ::mig_runtime::wire::Target::X86_64,
+    );
+    if __id != 7402 {
+        if __id == ::mig_runtime::wire::notify::SEND_ONCE {
+            return Err(
+                ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_SERVER_DIED),
+            );
+        }
+        __t.dealloc_reply_port(__reply);
+        ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
+        return Err(
+            ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_REPLY_MISMATCH),
+        );
+    }
+    let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
+    let __complex = ::mig_runtime::stub::msgh_bits(__m.bytes())
+        & ::mig_runtime::wire::msgh_bits::COMPLEX != 0;
+    let __rc = ::mig_runtime::stub::retcode(
+        __m.bytes(),
+        ::mig_runtime::wire::Target::X86_64,
+    );
+    if __complex || ((__msize < 72) && (__msize != 48 || __rc.0 == 0)) {
+        ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
+        return Err(
+            ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
+        );
+    }
+    if __msize > __m.bytes().len() {
+        ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
+        return Err(
+            ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
+        );
+    }
+    let mut __msgh_size: usize = __msize;
+    if !::mig_runtime::stub::desc_is(__m.bytes(), 32, &[2, 32, 0, 32, 1, 0, 0, 0]) {
+        ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
+        return Err(
+            ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
+        );
+    }
+    if __rc.0 != 0 {
+        ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
+        return Err(::mig_runtime::RpcError::Server(__rc));
+    }
+    {
+        let __td = ::mig_runtime::stub::rd_desc(
+                __m.bytes(),
+                48,
+                ::mig_runtime::wire::Target::X86_64,
+            )
+            .desc;
+        if !__td.inline || __td.longform || __td.name != 8 || __td.size != 8 {
+            ::mig_runtime::stub::destroy_body(
+                &mut __m,
+                ::mig_runtime::wire::Target::X86_64,
+            );
+            return Err(
+                ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
+            );
+        }
+    }
+    let __delta: usize = {
+        let __td = ::mig_runtime::stub::rd_desc(
+                __m.bytes(),
+                48,
+                ::mig_runtime::wire::Target::X86_64,
+            )
+            .desc;
+        ::mig_runtime::stub::align(
+            ::mig_runtime::wire::Target::X86_64,
+            (__td.number as usize * 1),
+        )
+    };
+    if __msgh_size != 72 + __delta {
+        ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
+        return Err(
+            ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
+        );
+    }
+    let __s1: usize = 0usize + __delta;
+    if ::mig_runtime::stub::rd_desc(__m.bytes(), 48, ::mig_runtime::wire::Target::X86_64)
+        .desc
+        .number as usize / 1 > value.len()
+    {
+        ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
+        return Err(
+            ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_ARRAY_TOO_LARGE),
+        );
+    }
+    if !::mig_runtime::stub::desc_is(
+        __m.bytes(),
+        (56 + __s1),
+        &[2, 32, 0, 32, 1, 0, 0, 0],
+    ) {
+        ::mig_runtime::stub::destroy_body(&mut __m, ::mig_runtime::wire::Target::X86_64);
+        return Err(
+            ::mig_runtime::RpcError::Mig(::mig_runtime::KernReturn::MIG_TYPE_ERROR),
+        );
+    }
+    let __space = __m.space();
+    let _ = (__space, &mut __msgh_size);
+    let valueCnt = ::mig_runtime::stub::rd_desc(
+            __m.bytes(),
+            48,
+            ::mig_runtime::wire::Target::X86_64,
+        )
+        .desc
+        .number as usize / 1;
+    if let Some(__d) = value.get_mut(..valueCnt) {
+        ::mig_runtime::stub::rd_elems_into(__m.bytes(), 56, __d);
+    }
+    let version: kv_version_t = ::mig_runtime::stub::rd_u32(__m.bytes(), (64 + __s1));
+    Ok(KvGetIntoReply {
+        valueCnt,
+        version,
+    })
 }
 /// Routine `kv_dump` of subsystem `kv`: request id 7303, reply id 7403; declared at `kv.defs:34:1`.
 ///
