@@ -52,56 +52,74 @@ impl<D: Demux> Loopback<D> {
         }
     }
 
-    /// Delivers `from` (sent bytes plus its attachments) into a fresh receive buffer.
+    /// Delivers `from` (sent bytes plus its attachments) into a fresh receive buffer. `t`
+    /// is `self.target`, passed as a constant by each caller's per-target copy.
     #[inline(always)]
     fn deliver(
         &self,
         from: &mut MsgBuf<'_>,
         size: usize,
         to: &mut MsgBuf<'_>,
+        t: Target,
     ) -> Result<(), KernReturn> {
-        let t = self.target;
-        let src = from.bytes();
+        let too_small = KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32);
         if size < t.header_size() as usize {
-            return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32));
+            return Err(too_small);
         }
-        let Some(m) = src.get(..size) else {
-            return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32));
+        let Some(m) = from.bytes().get(..size) else {
+            return Err(too_small);
         };
         // The header is read from the sender's copy before the message is copied, and the
         // rewritten one stored over the copy: no load waits for the copy's stores.
-        // One copy of the header rewrite per target, so that its offsets are constants.
-        let h = match t {
-            Target::X86_64 => SentHeader::read(m, Target::X86_64),
-            Target::I386 => SentHeader::read(m, Target::I386),
+        let h = SentHeader::read(m, t);
+        let Some(dst) = to.receive(m) else {
+            return Err(too_small);
         };
-        if !to.copy_in(m) {
-            return Err(KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32));
-        }
-        to.set_space(self.space);
         let seq = self.seqno.get();
         self.seqno.set(seq.wrapping_add(1));
-        match t {
-            Target::X86_64 => h.write(to.init_mut(), Target::X86_64, size, seq),
-            Target::I386 => h.write(to.init_mut(), Target::I386, size, seq),
-        }
-        let bits = h.bits;
-        if bits & msgh_bits::COMPLEX == 0 {
+        h.write(dst, t, size, seq);
+        to.set_space(self.space);
+        if h.bits & msgh_bits::COMPLEX == 0 {
             return Ok(());
         }
-        self.deliver_body(from, size, to)
+        match t {
+            Target::X86_64 => self.deliver_body_x86_64(from, size, to),
+            Target::I386 => self.deliver_body_i386(from, size, to),
+        }
     }
 
-    /// The body of a complex message being delivered: received port types, normalized
-    /// `msgt_deallocate`, out-of-line regions copied or moved.
+    /// [`Loopback::deliver_body`] for x86_64 messages (its offsets and sizes constants).
     #[inline(never)]
-    fn deliver_body(
+    fn deliver_body_x86_64(
         &self,
         from: &mut MsgBuf<'_>,
         size: usize,
         to: &mut MsgBuf<'_>,
     ) -> Result<(), KernReturn> {
-        let t = self.target;
+        self.deliver_body(from, size, to, Target::X86_64)
+    }
+
+    /// [`Loopback::deliver_body`] for i386 messages.
+    #[inline(never)]
+    fn deliver_body_i386(
+        &self,
+        from: &mut MsgBuf<'_>,
+        size: usize,
+        to: &mut MsgBuf<'_>,
+    ) -> Result<(), KernReturn> {
+        self.deliver_body(from, size, to, Target::I386)
+    }
+
+    /// The body of a complex message being delivered: received port types, normalized
+    /// `msgt_deallocate`, out-of-line regions copied or moved. `t` is `self.target`.
+    #[inline(always)]
+    fn deliver_body(
+        &self,
+        from: &mut MsgBuf<'_>,
+        size: usize,
+        to: &mut MsgBuf<'_>,
+        t: Target,
+    ) -> Result<(), KernReturn> {
         // Walk the body.
         let mut off = t.header_size() as usize;
         while off < size {
@@ -225,27 +243,12 @@ impl<D: Demux> Transport for Loopback<D> {
         if option & SEND_MSG == 0 {
             return KernReturn(msg_return::RCV_INVALID_NAME as i32);
         }
-        let mut fresh;
-        let mut kept;
-        let (req, rep) = match self.buffers.try_borrow_mut() {
-            Ok(b) => {
-                kept = b;
-                let (req, rep) = &mut *kept;
-                (req, rep)
-            }
+        let Ok(mut kept) = self.buffers.try_borrow_mut() else {
             // A nested call (the demux called this transport).
-            Err(_) => {
-                fresh = (MsgBuf::with_capacity(0), MsgBuf::with_capacity(0));
-                let (req, rep) = &mut fresh;
-                (req, rep)
-            }
+            return self.mach_msg_nested(msg, option, send_size, rcv_size);
         };
-        rep.reserve(self.reply_capacity);
-        let r = self.rpc(msg, option, send_size, rcv_size, req, rep);
-        // What the demux left in the buffers is released, as a server loop does.
-        req.clear_ool();
-        rep.clear_ool();
-        r
+        let (req, rep) = &mut *kept;
+        self.call(msg, option, send_size, rcv_size, req, rep)
     }
 
     fn get_reply_port(&self) -> PortName {
@@ -260,9 +263,24 @@ impl<D: Demux> Transport for Loopback<D> {
 }
 
 impl<D: Demux> Loopback<D> {
-    /// One `mach_msg`: delivers `msg` into `req`, runs the demux with `rep`, delivers the
-    /// reply back into `msg`.
-    fn rpc(
+    /// A `mach_msg` made while the kept buffers are in use: with fresh ones.
+    #[cold]
+    #[inline(never)]
+    fn mach_msg_nested(
+        &self,
+        msg: &mut MsgBuf<'_>,
+        option: u32,
+        send_size: u32,
+        rcv_size: u32,
+    ) -> KernReturn {
+        let mut req = MsgBuf::with_capacity(0);
+        let mut rep = MsgBuf::with_capacity(0);
+        self.call(msg, option, send_size, rcv_size, &mut req, &mut rep)
+    }
+
+    /// One `mach_msg` with the demux's buffers `req` and `rep`.
+    #[inline(always)]
+    fn call(
         &self,
         msg: &mut MsgBuf<'_>,
         option: u32,
@@ -271,8 +289,34 @@ impl<D: Demux> Loopback<D> {
         req: &mut MsgBuf<'static>,
         rep: &mut MsgBuf<'static>,
     ) -> KernReturn {
+        rep.reserve(self.reply_capacity);
+        // One copy of the whole exchange per target, so that its offsets are constants.
+        let r = match self.target {
+            Target::X86_64 => self.rpc(msg, option, send_size, rcv_size, req, rep, Target::X86_64),
+            Target::I386 => self.rpc(msg, option, send_size, rcv_size, req, rep, Target::I386),
+        };
+        // What the demux left in the buffers is released, as a server loop does.
+        req.clear_ool();
+        rep.clear_ool();
+        r
+    }
+
+    /// One `mach_msg`: delivers `msg` into `req`, runs the demux with `rep`, delivers the
+    /// reply back into `msg`. `t` is `self.target`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn rpc(
+        &self,
+        msg: &mut MsgBuf<'_>,
+        option: u32,
+        send_size: u32,
+        rcv_size: u32,
+        req: &mut MsgBuf<'static>,
+        rep: &mut MsgBuf<'static>,
+        t: Target,
+    ) -> KernReturn {
         use crate::wire::option::RCV_MSG;
-        if let Err(e) = self.deliver(msg, send_size as usize, req) {
+        if let Err(e) = self.deliver(msg, send_size as usize, req, t) {
             return e;
         }
         msg.clear_ool();
@@ -280,22 +324,23 @@ impl<D: Demux> Loopback<D> {
         stub::wr_port(
             rep.init_mut(),
             crate::wire::header::REMOTE,
-            self.target,
+            t,
             PortName::NULL,
         );
         self.demux.demux(req, rep);
         if option & RCV_MSG == 0 {
             return KernReturn::KERN_SUCCESS;
         }
-        let code = stub::retcode(rep.bytes(), self.target);
-        if code == KernReturn::MIG_NO_REPLY || stub::msgh_remote(rep.bytes()).is_null() {
+        let rb = rep.bytes();
+        let code = stub::retcode(rb, t);
+        if code == KernReturn::MIG_NO_REPLY || stub::msgh_remote(rb).is_null() {
             return KernReturn(msg_return::RCV_TIMED_OUT as i32);
         }
-        let size = stub::msgh_size(rep.bytes()) as usize;
+        let size = stub::msgh_size(rb) as usize;
         if size > rcv_size as usize {
             return KernReturn(msg_return::RCV_TOO_LARGE as i32);
         }
-        match self.deliver(rep, size, msg) {
+        match self.deliver(rep, size, msg, t) {
             Ok(()) => KernReturn::KERN_SUCCESS,
             Err(e) => e,
         }

@@ -21,6 +21,7 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
+use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ops::Deref;
 use core::ptr::NonNull;
@@ -216,17 +217,6 @@ pub struct OolEntry<'a> {
     pub data: OolData<'a>,
 }
 
-enum Storage<'a> {
-    Borrowed(&'a mut [u8]),
-    Owned(Vec<u8>),
-    /// Caller memory of which only the first `init` bytes are initialized (`init <=
-    /// buf.len()`; every byte below `init` has been written).
-    Uninit {
-        buf: &'a mut [MaybeUninit<u8>],
-        init: usize,
-    },
-}
-
 /// The out-of-line side table: one entry in place (most messages carry none or one region,
 /// and a stub's buffer lives for one call), more on the heap.
 enum OolTable<'a> {
@@ -304,8 +294,16 @@ impl<'a> OolTable<'a> {
         }
     }
 
+    /// Drops every entry. The common case, an empty table, is one test inline.
     #[inline(always)]
     fn clear(&mut self) {
+        if !matches!(self, OolTable::Empty) {
+            self.clear_entries();
+        }
+    }
+
+    #[inline(never)]
+    fn clear_entries(&mut self) {
         match self {
             OolTable::Empty => {}
             OolTable::One(_) => *self = OolTable::Empty,
@@ -321,11 +319,31 @@ impl<'a> OolTable<'a> {
 /// ([`MsgBuf::init_to`], [`MsgBuf::copy_in`]), and [`MsgBuf::bytes_mut`] zeroes the rest
 /// before handing out the whole capacity. Other buffers are initialized throughout.
 pub struct MsgBuf<'a> {
-    storage: Storage<'a>,
+    /// The memory: `cap` bytes valid for reads and writes for as long as the buffer lives
+    /// (borrowed for `'a`, or the heap block of `heap`), of which the first `init` are
+    /// initialized (`init <= cap`; `init == cap` except for buffers over uninitialized
+    /// memory). Only this buffer reaches it while it lives, and only through `&self` (reads)
+    /// or `&mut self` (writes). Kept as a pointer and two lengths, the same for every kind of
+    /// memory, so that [`MsgBuf::bytes`] and [`MsgBuf::init_mut`] do not branch on the kind.
+    ptr: NonNull<u8>,
+    cap: usize,
+    init: usize,
+    /// The owner of heap memory (`ptr` is its buffer and `cap` its length); `None` for
+    /// caller memory, which cannot grow.
+    heap: Option<Vec<u8>>,
     ool: OolTable<'a>,
     /// The IPC space the names in a received message belong to.
     space: SpaceId,
+    /// The caller memory is borrowed for `'a`, as `&'a mut [u8]` would be.
+    _mem: PhantomData<&'a mut [MaybeUninit<u8>]>,
 }
+
+// SAFETY: a `MsgBuf` owns its memory exclusively for its life, as the `&'a mut` slice or
+// `Vec<u8>` it was made from does (those are `Send` and `Sync`); shared access only reads it.
+// The side table holds `&'a [u8]` and `OolBuffer`s, which are `Send` and `Sync`.
+unsafe impl Send for MsgBuf<'_> {}
+// SAFETY: see above; `&MsgBuf` gives only `&[u8]` views of the memory.
+unsafe impl Sync for MsgBuf<'_> {}
 
 /// Storage with the alignment GNU Mach messages have in C (8), for stubs that keep their
 /// buffer on the stack: `let mut s = AlignedBuf::<128>::new(); let mut m = MsgBuf::new(&mut s.0);`
@@ -367,11 +385,10 @@ impl<const N: usize> Default for UninitBuf<N> {
 impl<'a> MsgBuf<'a> {
     /// A buffer over caller-provided bytes (its capacity is `bytes.len()`).
     pub fn new(bytes: &'a mut [u8]) -> MsgBuf<'a> {
-        MsgBuf {
-            storage: Storage::Borrowed(bytes),
-            ool: OolTable::Empty,
-            space: SpaceId::SELF,
-        }
+        let cap = bytes.len();
+        // SAFETY: the slice's `cap` bytes are initialized and, borrowed exclusively for
+        // `'a` (which the buffer carries), reached only through the buffer.
+        unsafe { MsgBuf::from_raw(NonNull::from(bytes).cast(), cap, cap, None) }
     }
 
     /// A buffer over caller-provided uninitialized memory (its capacity is `buf.len()`),
@@ -379,28 +396,43 @@ impl<'a> MsgBuf<'a> {
     /// transport [`MsgBuf::copy_in`] one). Nothing is read that was not written first.
     #[inline]
     pub fn new_uninit(buf: &'a mut [MaybeUninit<u8>]) -> MsgBuf<'a> {
-        MsgBuf {
-            storage: Storage::Uninit { buf, init: 0 },
-            ool: OolTable::Empty,
-            space: SpaceId::SELF,
-        }
+        let cap = buf.len();
+        // SAFETY: as in `new`, with none of the `cap` bytes taken as initialized.
+        unsafe { MsgBuf::from_raw(NonNull::from(buf).cast(), cap, 0, None) }
     }
 
     /// A heap buffer of `capacity` zero bytes.
     pub fn with_capacity(capacity: usize) -> MsgBuf<'static> {
-        MsgBuf {
-            storage: Storage::Owned(vec![0; capacity]),
-            ool: OolTable::Empty,
-            space: SpaceId::SELF,
-        }
+        MsgBuf::from_vec(vec![0; capacity])
     }
 
     /// A heap buffer holding a copy of `bytes` (capacity = length).
     pub fn from_bytes(bytes: &[u8]) -> MsgBuf<'static> {
+        MsgBuf::from_vec(bytes.to_vec())
+    }
+
+    fn from_vec(mut v: Vec<u8>) -> MsgBuf<'static> {
+        let cap = v.len();
+        // `as_mut_ptr` makes no reference: the pointer stays valid until the vector
+        // reallocates (only `grow` does, and it takes the new pointer) or is dropped.
+        let ptr = NonNull::new(v.as_mut_ptr()).unwrap_or(NonNull::dangling());
+        // SAFETY: `ptr` is the vector's buffer, whose `cap` (its length) bytes are
+        // initialized; the buffer owns the vector and reaches its bytes only through `ptr`.
+        unsafe { MsgBuf::from_raw(ptr, cap, cap, Some(v)) }
+    }
+
+    /// # Safety
+    /// `ptr` and the lengths must satisfy the invariant documented on the fields, for `'a`.
+    #[inline(always)]
+    unsafe fn from_raw(ptr: NonNull<u8>, cap: usize, init: usize, heap: Option<Vec<u8>>) -> Self {
         MsgBuf {
-            storage: Storage::Owned(bytes.to_vec()),
+            ptr,
+            cap,
+            init,
+            heap,
             ool: OolTable::Empty,
             space: SpaceId::SELF,
+            _mem: PhantomData,
         }
     }
 
@@ -418,50 +450,34 @@ impl<'a> MsgBuf<'a> {
 
     /// The initialized bytes of the buffer: its whole capacity, except for a buffer over
     /// uninitialized memory ([`MsgBuf::new_uninit`]), where it is the prefix written so far.
-    #[inline]
+    #[inline(always)]
     pub fn bytes(&self) -> &[u8] {
-        match &self.storage {
-            Storage::Borrowed(b) => b,
-            Storage::Owned(v) => v,
-            Storage::Uninit { buf, init } => {
-                let n = (*init).min(buf.len());
-                // SAFETY: `Storage::Uninit`'s invariant: the first `init` bytes of `buf` have
-                // been written, so they are initialized `u8`s (`MaybeUninit<u8>` has the
-                // layout of `u8`); the shared borrow of `self` keeps them unchanged.
-                unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) }
-            }
-        }
+        // SAFETY: the invariant of `ptr`: `init <= cap` bytes there are valid for reads and
+        // initialized; nothing writes them while `self` is borrowed shared (writes need
+        // `&mut self`), and the slice lives no longer than that borrow.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.init) }
     }
 
     /// The initialized bytes of the buffer, mutably (see [`MsgBuf::bytes`]). Stubs write
     /// their message through this after [`MsgBuf::init_to`] its size.
-    #[inline]
+    #[inline(always)]
     pub fn init_mut(&mut self) -> &mut [u8] {
-        match &mut self.storage {
-            Storage::Borrowed(b) => b,
-            Storage::Owned(v) => v,
-            Storage::Uninit { buf, init } => {
-                let n = (*init).min(buf.len());
-                // SAFETY: as in `bytes`: the first `init` bytes are initialized, and the
-                // exclusive borrow of `self` makes this the only access to them; whatever is
-                // written through the slice is a `u8`, so they stay initialized.
-                unsafe { core::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), n) }
-            }
-        }
+        // SAFETY: as in `bytes`, and the exclusive borrow of `self` makes the slice the only
+        // access to the bytes while it lives; what is written through it is `u8`s, so they
+        // stay initialized.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.init) }
     }
 
     /// Makes the first `n` bytes (at most the capacity) initialized, zeroing those that
     /// were not. Does nothing to initialized buffers.
     #[inline]
     pub fn init_to(&mut self, n: usize) {
-        if let Storage::Uninit { buf, init } = &mut self.storage {
-            let n = n.min(buf.len());
-            if let Some(gap) = buf.get_mut(*init..n) {
-                for b in gap {
-                    b.write(0);
-                }
-                *init = n;
-            }
+        let n = n.min(self.cap);
+        if n > self.init {
+            // SAFETY: `init < n <= cap`: the bytes `init..n` are inside the memory, valid
+            // for writes and reached by nothing else while `&mut self` is held.
+            unsafe { core::ptr::write_bytes(self.ptr.as_ptr().add(self.init), 0, n - self.init) };
+            self.init = n;
         }
     }
 
@@ -470,10 +486,8 @@ impl<'a> MsgBuf<'a> {
     /// written yet.
     #[inline(always)]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        if let Storage::Uninit { buf, init } = &self.storage {
-            if *init < buf.len() {
-                self.init_all();
-            }
+        if self.init < self.cap {
+            self.init_all();
         }
         self.init_mut()
     }
@@ -488,70 +502,53 @@ impl<'a> MsgBuf<'a> {
     /// `false` (nothing written) if a borrowed buffer is too small.
     #[inline(always)]
     pub fn copy_in(&mut self, src: &[u8]) -> bool {
-        match &mut self.storage {
-            Storage::Uninit { buf, init } => {
-                let Some(dst) = buf.get_mut(..src.len()) else {
-                    return false;
-                };
-                for (d, s) in dst.iter_mut().zip(src) {
-                    d.write(*s);
-                }
-                *init = (*init).max(src.len());
-                true
-            }
-            Storage::Owned(v) if v.len() >= src.len() => {
-                if let Some(dst) = v.get_mut(..src.len()) {
-                    dst.copy_from_slice(src);
-                }
-                true
-            }
-            _ => self.copy_in_grow(src),
-        }
+        self.receive(src).is_some()
     }
 
-    /// [`MsgBuf::copy_in`] into a borrowed buffer, or an owned one that must grow.
-    #[inline(never)]
-    fn copy_in_grow(&mut self, src: &[u8]) -> bool {
-        match &mut self.storage {
-            Storage::Uninit { .. } => false,
-            _ => {
-                if !self.reserve(src.len()) {
-                    return false;
-                }
-                match self.init_mut().get_mut(..src.len()) {
-                    Some(dst) => {
-                        dst.copy_from_slice(src);
-                        true
-                    }
-                    None => false,
-                }
-            }
+    /// [`MsgBuf::copy_in`] that hands back the bytes just written (`src.len()` of them), so
+    /// that a transport rewriting the message it received (a header, descriptors) need not
+    /// look them up again. `None` (nothing written) if a borrowed buffer is too small.
+    #[inline(always)]
+    pub fn receive(&mut self, src: &[u8]) -> Option<&mut [u8]> {
+        let n = src.len();
+        if n > self.cap && !self.grow(n) {
+            return None;
         }
+        // SAFETY: `n <= cap`: the first `n` bytes of the memory are valid for writes and,
+        // while `&mut self` is held, reached by nothing else; `src` is not among them (it is
+        // borrowed shared while `self` is borrowed exclusively), so the two do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.as_ptr(), n) };
+        self.init = self.init.max(n);
+        // SAFETY: the `n <= cap` bytes were all written just above, so they are initialized;
+        // the exclusive borrow of `self` makes the slice their only access while it lives.
+        Some(unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), n) })
     }
 
     /// Capacity in bytes.
     #[inline]
     pub fn capacity(&self) -> usize {
-        match &self.storage {
-            Storage::Borrowed(b) => b.len(),
-            Storage::Owned(v) => v.len(),
-            Storage::Uninit { buf, .. } => buf.len(),
-        }
+        self.cap
     }
 
     /// Grows an owned buffer to at least `capacity` bytes (borrowed buffers cannot grow).
     #[inline]
     pub fn reserve(&mut self, capacity: usize) -> bool {
-        match &mut self.storage {
-            Storage::Owned(v) => {
-                if v.len() < capacity {
-                    v.resize(capacity, 0);
-                }
-                true
-            }
-            Storage::Borrowed(b) => b.len() >= capacity,
-            Storage::Uninit { buf, .. } => buf.len() >= capacity,
-        }
+        capacity <= self.cap || self.grow(capacity)
+    }
+
+    /// Grows a heap buffer to `n > cap` bytes, zero-filled; `false` for caller memory.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) -> bool {
+        let Some(v) = &mut self.heap else {
+            return false;
+        };
+        v.resize(n, 0);
+        // The vector may have moved its bytes: take its pointer again (see `from_vec`).
+        self.ptr = NonNull::new(v.as_mut_ptr()).unwrap_or(NonNull::dangling());
+        self.cap = v.len();
+        self.init = self.cap;
+        true
     }
 
     /// The message's `msgh_size` field (0 if the buffer is too small to hold it).
@@ -635,19 +632,27 @@ impl<'a> MsgBuf<'a> {
             return Some(OolBuffer::empty());
         }
         // The common case, one region: moved straight out of the table.
-        if let OolTable::One(e) = &self.ool {
-            let hit = entry_addr(e.addr, addr) == addr
-                && matches!(&e.data, OolData::Owned(b) if b.len() >= len);
-            if !hit {
+        if let OolTable::One(e) = &mut self.ool {
+            let OolData::Owned(b) = &mut e.data else {
+                return None;
+            };
+            if entry_addr(e.addr, addr) != addr || b.len() < len {
                 return None;
             }
-            return match core::mem::replace(&mut self.ool, OolTable::Empty) {
-                OolTable::One(OolEntry {
-                    data: OolData::Owned(b),
-                    ..
-                }) => Some(b),
-                _ => None,
+            // A heap region (what transports copy into) is taken field by field: the entry
+            // was just stored, and a wide load of it would wait for those stores to drain.
+            let taken = match &mut b.inner {
+                OolInner::Heap(h) => OolBuffer {
+                    inner: OolInner::Heap(core::mem::take(h)),
+                },
+                OolInner::Mapped { .. } => OolBuffer {
+                    inner: core::mem::replace(&mut b.inner, OolInner::Heap(Box::default())),
+                },
             };
+            // What is left is an empty heap region: nothing to release (and no call to the
+            // drop glue).
+            core::mem::forget(core::mem::replace(&mut self.ool, OolTable::Empty));
+            return Some(taken);
         }
         let i = self.ool.as_slice().iter().position(|e| {
             entry_addr(e.addr, addr) == addr && matches!(e.data, OolData::Owned(_))
