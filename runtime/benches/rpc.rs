@@ -20,7 +20,7 @@
 
 use criterion::{criterion_group, Criterion};
 use mig_runtime::build::MsgBuilder;
-use mig_runtime::ipc::Kernel;
+use mig_runtime::ipc::{Kernel, Task};
 use mig_runtime::msg::MsgBuf;
 use mig_runtime::server::mach_msg_server;
 use mig_runtime::transport::Transport;
@@ -72,15 +72,25 @@ fn reply_into(buf: &mut MsgBuf<'_>, remote: PortName, id: i32) -> u32 {
     64
 }
 
-fn bench_ipc(c: &mut Criterion) {
-    let k = Kernel::new();
-    let srv = k.new_task();
-    let cli = k.new_task();
-    let port = srv.port_allocate(RightKind::Receive).unwrap();
-    let sname = srv.transfer_right(port, tn::MAKE_SEND, &cli).unwrap();
-    let server = {
-        let srv = srv.clone();
-        std::thread::spawn(move || {
+/// A client task with a send right to a server thread answering `reply_into` replies over
+/// the userspace IPC (glibc's loop: receive, then send + receive), until a `STOP` request.
+struct IpcEcho {
+    _kernel: Kernel,
+    cli: Task,
+    reply: PortName,
+    req: Vec<u8>,
+    stop: Vec<u8>,
+    server: std::thread::JoinHandle<()>,
+}
+
+impl IpcEcho {
+    fn start() -> IpcEcho {
+        let k = Kernel::new();
+        let srv = k.new_task();
+        let cli = k.new_task();
+        let port = srv.port_allocate(RightKind::Receive).unwrap();
+        let sname = srv.transfer_right(port, tn::MAKE_SEND, &cli).unwrap();
+        let server = std::thread::spawn(move || {
             let mut b = MsgBuf::with_capacity(256);
             let mut r = srv.mach_msg(&mut b, opt::RCV_MSG, 0, 256, port, 0, PortName::NULL);
             while r == KernReturn::KERN_SUCCESS {
@@ -108,39 +118,52 @@ fn bench_ipc(c: &mut Criterion) {
                     PortName::NULL,
                 );
             }
-        })
-    };
-    let reply = cli.get_reply_port();
-    let req = request(sname, reply, 1);
+        });
+        let reply = cli.get_reply_port();
+        IpcEcho {
+            _kernel: k,
+            req: request(sname, reply, 1),
+            stop: request(sname, reply, STOP),
+            cli,
+            reply,
+            server,
+        }
+    }
+
+    /// One RPC (`msg` is the 64-byte request); the reply is left in `b`.
+    fn call(&self, b: &mut MsgBuf<'_>, msg: &[u8]) -> KernReturn {
+        b.bytes_mut()[..64].copy_from_slice(msg);
+        self.cli.mach_msg(
+            b,
+            opt::SEND_MSG | opt::RCV_MSG,
+            64,
+            256,
+            self.reply,
+            0,
+            PortName::NULL,
+        )
+    }
+
+    fn rpc(&self, b: &mut MsgBuf<'_>) {
+        assert_eq!(self.call(b, &self.req), KernReturn::KERN_SUCCESS);
+    }
+
+    fn stop(self, b: &mut MsgBuf<'_>) {
+        self.call(b, &self.stop);
+        self.server.join().unwrap();
+    }
+}
+
+fn bench_ipc(c: &mut Criterion) {
+    let echo = IpcEcho::start();
     let mut b = MsgBuf::with_capacity(256);
     c.bench_function("ipc_rpc", |bn| {
         bn.iter(|| {
-            b.bytes_mut()[..64].copy_from_slice(&req);
-            let r = cli.mach_msg(
-                &mut b,
-                opt::SEND_MSG | opt::RCV_MSG,
-                64,
-                256,
-                reply,
-                0,
-                PortName::NULL,
-            );
-            assert_eq!(r, KernReturn::KERN_SUCCESS);
+            echo.rpc(&mut b);
             black_box(bytes::get_u32(b.bytes(), 40).unwrap());
         })
     });
-    let stop = request(sname, reply, STOP);
-    b.bytes_mut()[..64].copy_from_slice(&stop);
-    cli.mach_msg(
-        &mut b,
-        opt::SEND_MSG | opt::RCV_MSG,
-        64,
-        256,
-        reply,
-        0,
-        PortName::NULL,
-    );
-    server.join().unwrap();
+    echo.stop(&mut b);
 }
 
 fn bench_ipc_server_loop(c: &mut Criterion) {
@@ -280,43 +303,7 @@ fn bench_same_thread(c: &mut Criterion) {
 fn interleaved() {
     const ROUNDS: usize = 31;
     const BLOCK: u32 = 3000;
-    let k = Kernel::new();
-    let srv = k.new_task();
-    let cli = k.new_task();
-    let port = srv.port_allocate(RightKind::Receive).unwrap();
-    let sname = srv.transfer_right(port, tn::MAKE_SEND, &cli).unwrap();
-    let ipc_server = {
-        let srv = srv.clone();
-        std::thread::spawn(move || {
-            let mut b = MsgBuf::with_capacity(256);
-            let mut r = srv.mach_msg(&mut b, opt::RCV_MSG, 0, 256, port, 0, PortName::NULL);
-            while r == KernReturn::KERN_SUCCESS {
-                let h = b.header(X).unwrap();
-                let n = reply_into(&mut b, h.remote, h.id);
-                if h.id == STOP {
-                    srv.mach_msg(
-                        &mut b,
-                        opt::SEND_MSG,
-                        n,
-                        0,
-                        PortName::NULL,
-                        0,
-                        PortName::NULL,
-                    );
-                    break;
-                }
-                r = srv.mach_msg(
-                    &mut b,
-                    opt::SEND_MSG | opt::RCV_MSG,
-                    n,
-                    256,
-                    port,
-                    0,
-                    PortName::NULL,
-                );
-            }
-        })
-    };
+    let echo = IpcEcho::start();
     let (cq_tx, cq_rx) = crossbeam_channel::unbounded::<[u8; 64]>();
     let (cr_tx, cr_rx) = crossbeam_channel::unbounded::<[u8; 64]>();
     let cb_server = std::thread::spawn(move || {
@@ -339,24 +326,12 @@ fn interleaved() {
             }
         }
     });
-    let reply = cli.get_reply_port();
-    let req = request(sname, reply, 1);
     let mut b = MsgBuf::with_capacity(256);
     let mut times: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..ROUNDS {
         let t0 = std::time::Instant::now();
         for _ in 0..BLOCK {
-            b.bytes_mut()[..64].copy_from_slice(&req);
-            let r = cli.mach_msg(
-                &mut b,
-                opt::SEND_MSG | opt::RCV_MSG,
-                64,
-                256,
-                reply,
-                0,
-                PortName::NULL,
-            );
-            assert_eq!(r, KernReturn::KERN_SUCCESS);
+            echo.rpc(&mut b);
         }
         times[0].push(t0.elapsed().as_nanos() as f64 / f64::from(BLOCK));
         let t0 = std::time::Instant::now();
@@ -385,18 +360,7 @@ fn interleaved() {
         ipc / cb,
         ipc / ms
     );
-    let stop = request(sname, reply, STOP);
-    b.bytes_mut()[..64].copy_from_slice(&stop);
-    cli.mach_msg(
-        &mut b,
-        opt::SEND_MSG | opt::RCV_MSG,
-        64,
-        256,
-        reply,
-        0,
-        PortName::NULL,
-    );
-    ipc_server.join().unwrap();
+    echo.stop(&mut b);
     drop(cq_tx);
     cb_server.join().unwrap();
     drop(mq_tx);
