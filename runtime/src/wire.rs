@@ -190,6 +190,13 @@ pub mod msg_return {
     pub const IPC_KERNEL: u32 = 0x0000_0800;
     pub const VM_KERNEL: u32 = 0x0000_0400;
 
+    /// Whether `code` is a `MACH_SEND_*` error (system 4, subsystem 0, any space bits): the
+    /// message was not sent, so the rights moved into it are still the sender's.
+    #[inline]
+    pub const fn is_send_error(code: u32) -> bool {
+        code & 0xffff_c000 == 0x1000_0000
+    }
+
     pub const SEND_IN_PROGRESS: u32 = 0x1000_0001;
     pub const SEND_INVALID_DATA: u32 = 0x1000_0002;
     pub const SEND_INVALID_DEST: u32 = 0x1000_0003;
@@ -936,6 +943,28 @@ impl fmt::Display for DescEncodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn send_errors_are_told_from_receive_and_kernel_errors() {
+        use msg_return as mr;
+        for c in [
+            mr::SEND_IN_PROGRESS,
+            mr::SEND_INVALID_DEST,
+            mr::SEND_TIMED_OUT,
+        ] {
+            assert!(mr::is_send_error(c));
+            assert!(mr::is_send_error(c | mr::IPC_SPACE | mr::VM_KERNEL));
+        }
+        for c in [
+            mr::SUCCESS,
+            mr::RCV_TIMED_OUT,
+            mr::RCV_TOO_LARGE,
+            5,
+            0xfffffed1,
+        ] {
+            assert!(!mr::is_send_error(c));
+        }
+    }
 
     #[test]
     fn x86_64_examples_from_the_spec() {

@@ -439,7 +439,7 @@ fn routine_for(
             quote!()
         } else {
             quote! {
-                if (__r.0 as u32) & 0xffff_c000 == 0x1000_0000 {
+                if #rt::wire::msg_return::is_send_error(__r.0 as u32) {
                     // MACH_SEND_*: the request was not sent, moved rights are still ours.
                     #(#undo)*
                 }
