@@ -59,13 +59,6 @@ where
     serve(demux, max_size, rcv_name, option, timeout, transport, None)
 }
 
-/// Reads the reply's `RetCode`; a reply too short to hold one counts as success with a null
-/// remote port (it is then dropped).
-fn retcode<T: Transport + ?Sized>(transport: &T, reply: &MsgBuf<'_>) -> KernReturn {
-    let off = transport.target().retcode_offset() as usize;
-    KernReturn(bytes::get_u32(reply.bytes(), off).unwrap_or(0) as i32)
-}
-
 fn remote(msg: &MsgBuf<'_>) -> PortName {
     PortName(bytes::get_u32(msg.bytes(), header::REMOTE).unwrap_or(0))
 }
@@ -100,7 +93,9 @@ where
     let target = transport.target();
     reset_reply(reply, target.reply_header_size() as usize);
     demux.demux(request, reply);
-    match retcode(transport, reply) {
+    // A reply too short to hold a `RetCode` reads as success with a null remote port (it
+    // is then dropped).
+    match crate::stub::retcode(reply.bytes(), target) {
         KernReturn::KERN_SUCCESS => {}
         KernReturn::MIG_NO_REPLY => return false,
         _ => {
