@@ -292,7 +292,6 @@ fn c_side() -> Result<Side, String> {
 mod rust_side {
     use super::mach;
     use mig_runtime::loopback::Loopback;
-    use mig_runtime::msg::OolRelease;
     use mig_runtime::{
         KernReturn, MsgBuf, OolBuffer, PortName, SendRight, SpaceId, Target, Transport,
     };
@@ -302,8 +301,6 @@ mod rust_side {
         p[4095] = 0xab;
         p
     };
-
-    fn keep(_addr: usize, _len: usize) {}
 
     pub struct Srv;
 
@@ -355,16 +352,10 @@ mod rust_side {
             _address: mach::vm_address_t,
             size: mach::vm_size_t,
         ) -> Result<OolBuffer, KernReturn> {
-            let len = (size as usize).min(PAGE.len());
-            // SAFETY: PAGE is an immutable static: readable for the whole program, never
-            // mutated, owned by nobody; releasing it does nothing.
-            Ok(unsafe {
-                OolBuffer::from_mapped(
-                    PAGE.as_ptr().expose_provenance(),
-                    len,
-                    OolRelease { release: keep },
-                )
-            })
+            // The page the server keeps, as the C server hands out `bench_page`.
+            Ok(OolBuffer::from_static(
+                &PAGE[..(size as usize).min(PAGE.len())],
+            ))
         }
     }
 

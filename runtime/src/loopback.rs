@@ -120,10 +120,12 @@ impl<D: Demux> Loopback<D> {
         to: &mut MsgBuf<'_>,
         t: Target,
     ) -> Result<(), KernReturn> {
-        // Walk the body.
+        // Walk the body. Descriptors and addresses are read from the sender's copy (the
+        // received one was just written, and loads from it would wait for the copy's stores)
+        // and the rewritten ones stored into the received copy.
         let mut off = t.header_size() as usize;
         while off < size {
-            let d = TypeDesc::decode(t, &to.bytes()[..size], off)
+            let d = TypeDesc::decode(t, from.bytes().get(..size).unwrap_or(&[]), off)
                 .map_err(|_| KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32))?;
             let mut desc = d.desc;
             let data = stub::align(t, off + d.wire_size);
@@ -137,7 +139,7 @@ impl<D: Demux> Loopback<D> {
                 // deallocate bit replaced: patch those in place.
                 Target::X86_64 => {
                     use crate::wire::desc_bits::x86_64::DEALLOCATE;
-                    let w0 = stub::rd_u32(to.bytes(), off);
+                    let w0 = stub::rd_u32(from.bytes(), off);
                     let w = (w0 & !0xff) | (desc.name & 0xff);
                     let w = if desc.deallocate {
                         w | DEALLOCATE
@@ -157,8 +159,8 @@ impl<D: Demux> Loopback<D> {
                 off = stub::align(t, data + bits_total.div_ceil(8) as usize);
             } else {
                 let addr = match t {
-                    Target::X86_64 => stub::rd_u64(to.bytes(), data),
-                    Target::I386 => stub::rd_u32(to.bytes(), data) as u64,
+                    Target::X86_64 => stub::rd_u64(from.bytes(), data),
+                    Target::I386 => stub::rd_u32(from.bytes(), data) as u64,
                 };
                 let len = bits_total.div_ceil(8) as usize;
                 // Each way pushes its region itself: a region value merged from several

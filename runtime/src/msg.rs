@@ -39,25 +39,39 @@ impl fmt::Debug for OolRelease {
     }
 }
 
-enum OolInner {
-    Heap(Box<[u8]>),
-    /// Memory mapped by a kernel (e.g. a GNU Mach VM region), released by a hook.
-    Mapped {
-        ptr: NonNull<u8>,
-        len: usize,
-        release: OolRelease,
-    },
-}
-
 /// An owned out-of-line memory region: what a message brought, or what a sender gives away
 /// with `deallocate`. Dereferences to its bytes; dropping it releases the region
 /// (`vm_deallocate` on a real kernel).
+///
+/// Two words, so that it (and `Option`/`Result`s of it) moves in registers: a heap or
+/// static region is its pointer and length; a region mapped by a kernel, which also needs
+/// its release hook, is a pointer to a small heap record of the three.
 pub struct OolBuffer {
-    inner: OolInner,
+    /// What the region is, by `meta`:
+    /// * `0`: empty (`ptr` dangling, nothing owned);
+    /// * `1..FLAG`: a heap block of `meta` initialized bytes allocated as a `Box<[u8]>`;
+    /// * `FLAG`: `ptr` is a `Box<Mapped>` turned into a pointer;
+    /// * above `FLAG`: `meta - FLAG` bytes of a `&'static [u8]` at `ptr`, never released.
+    ///
+    /// Either way the bytes are readable and unchanged for the buffer's life, and only a
+    /// static region is reached by anything else (shared, read-only).
+    ptr: NonNull<u8>,
+    meta: usize,
 }
 
-// SAFETY: an `OolBuffer` owns its region exclusively (like a `Box<[u8]>`); the `Mapped`
-// variant's pointer is never shared with another owner, so moving or sharing `&OolBuffer`
+/// The flag in [`OolBuffer::meta`] for regions not on this buffer's heap (heap and slice
+/// lengths never reach it: no object exceeds `isize::MAX` bytes).
+const FLAG: usize = 1 << (usize::BITS - 1);
+
+/// A region mapped by a kernel: `len > 0` readable bytes at `ptr`, given back by `release`.
+struct Mapped {
+    ptr: NonNull<u8>,
+    len: usize,
+    release: OolRelease,
+}
+
+// SAFETY: an `OolBuffer` owns its region exclusively (like a `Box<[u8]>`), or shares a
+// `&'static [u8]` (which is `Send` and `Sync`) read-only; so moving or sharing `&OolBuffer`
 // across threads is as safe as for `Box<[u8]>`.
 unsafe impl Send for OolBuffer {}
 // SAFETY: see above; `&OolBuffer` only gives `&[u8]`.
@@ -66,29 +80,54 @@ unsafe impl Sync for OolBuffer {}
 impl OolBuffer {
     /// An empty region (address 0, length 0 on the wire).
     #[inline]
-    pub fn empty() -> OolBuffer {
+    pub const fn empty() -> OolBuffer {
         OolBuffer {
-            inner: OolInner::Heap(Box::default()),
+            ptr: NonNull::dangling(),
+            meta: 0,
         }
     }
 
     /// Takes ownership of heap bytes.
     #[inline]
     pub fn from_vec(v: Vec<u8>) -> OolBuffer {
-        OolBuffer {
-            inner: OolInner::Heap(v.into_boxed_slice()),
+        OolBuffer::from_box(v.into_boxed_slice())
+    }
+
+    /// Takes ownership of a boxed slice.
+    #[inline]
+    pub fn from_box(b: Box<[u8]>) -> OolBuffer {
+        let len = b.len();
+        if len == 0 {
+            return OolBuffer::empty();
         }
+        // The box becomes raw parts; `Drop` rebuilds it from them.
+        let ptr = NonNull::from(Box::leak(b)).cast::<u8>();
+        OolBuffer { ptr, meta: len }
     }
 
     /// Copies `data` into a new heap region.
     #[inline]
     pub fn copy_from(data: &[u8]) -> OolBuffer {
-        OolBuffer::from_vec(data.to_vec())
+        OolBuffer::from_box(data.into())
     }
 
     /// A zero-filled region of `len` bytes.
     pub fn zeroed(len: usize) -> OolBuffer {
         OolBuffer::from_vec(vec![0; len])
+    }
+
+    /// A region that lives for the whole program and is never released: what a server
+    /// hands out of memory it keeps (a kernel or transport copies it on send).
+    #[inline]
+    pub const fn from_static(data: &'static [u8]) -> OolBuffer {
+        if data.is_empty() {
+            return OolBuffer::empty();
+        }
+        OolBuffer {
+            // A shared reference is never null; the pointer is only read through.
+            ptr: NonNull::from_ref(data).cast(),
+            meta: FLAG | data.len(),
+        }
     }
 
     /// Wraps a region mapped into this address space by a kernel.
@@ -101,56 +140,80 @@ impl OolBuffer {
         // was exposed with.
         match NonNull::new(core::ptr::with_exposed_provenance_mut::<u8>(addr)) {
             Some(ptr) if len > 0 => OolBuffer {
-                inner: OolInner::Mapped { ptr, len, release },
+                ptr: NonNull::from(Box::leak(Box::new(Mapped { ptr, len, release }))).cast(),
+                meta: FLAG,
             },
             _ => OolBuffer::empty(),
+        }
+    }
+
+    /// The region's first byte and length.
+    #[inline(always)]
+    fn parts(&self) -> (NonNull<u8>, usize) {
+        if self.meta == FLAG {
+            // SAFETY: `meta == FLAG`: `ptr` is a live `Box<Mapped>` this buffer owns.
+            let m = unsafe { self.ptr.cast::<Mapped>().as_ref() };
+            (m.ptr, m.len)
+        } else {
+            (self.ptr, self.meta & !FLAG)
         }
     }
 
     /// The address of the bytes: what goes into a message's data field.
     #[inline]
     pub fn addr(&self) -> usize {
-        if self.is_empty() {
-            0
-        } else {
-            self.as_ptr() as usize
+        match self.parts() {
+            (_, 0) => 0,
+            (p, _) => p.as_ptr() as usize,
         }
     }
 
     /// Converts into a `Vec<u8>` (copies mapped memory).
-    pub fn into_vec(mut self) -> Vec<u8> {
-        match &mut self.inner {
-            OolInner::Heap(b) => core::mem::take(b).into_vec(),
-            OolInner::Mapped { .. } => self.deref().to_vec(),
+    pub fn into_vec(self) -> Vec<u8> {
+        if self.meta & FLAG != 0 || self.meta == 0 {
+            return self.deref().to_vec();
         }
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: a heap region with `meta > 0` is a `Box<[u8]>` of `meta` bytes as raw
+        // parts (see the `ptr` field); `this` is not dropped, so the box is rebuilt once.
+        unsafe {
+            Box::from_raw(core::ptr::slice_from_raw_parts_mut(
+                this.ptr.as_ptr(),
+                this.meta,
+            ))
+        }
+        .into_vec()
     }
 }
 
 impl Deref for OolBuffer {
     type Target = [u8];
-    #[inline]
+    #[inline(always)]
     fn deref(&self) -> &[u8] {
-        match &self.inner {
-            OolInner::Heap(b) => b,
-            // SAFETY: `from_mapped`'s contract: the region is readable, owned by us, and
-            // unchanged while we live.
-            OolInner::Mapped { ptr, len, .. } => unsafe {
-                core::slice::from_raw_parts(ptr.as_ptr(), *len)
-            },
-        }
-    }
-}
-
-impl AsRef<[u8]> for OolBuffer {
-    fn as_ref(&self) -> &[u8] {
-        self
+        let (ptr, len) = self.parts();
+        // SAFETY: the `ptr` field's invariant: `len` initialized bytes, readable and
+        // unchanged while the buffer lives (a dangling pointer with `len == 0` is valid for
+        // an empty slice).
+        unsafe { core::slice::from_raw_parts(ptr.as_ptr(), len) }
     }
 }
 
 impl Drop for OolBuffer {
+    #[inline]
     fn drop(&mut self) {
-        if let OolInner::Mapped { ptr, len, release } = self.inner {
-            (release.release)(ptr.as_ptr() as usize, len);
+        if self.meta == FLAG {
+            // SAFETY: `meta == FLAG`: `ptr` is a `Box<Mapped>` this buffer owns, rebuilt
+            // once here.
+            let m = unsafe { Box::from_raw(self.ptr.cast::<Mapped>().as_ptr()) };
+            (m.release.release)(m.ptr.as_ptr() as usize, m.len);
+        } else if self.meta != 0 && self.meta & FLAG == 0 {
+            // SAFETY: a heap region with `meta > 0` (see the `ptr` field), dropped once.
+            drop(unsafe {
+                Box::from_raw(core::ptr::slice_from_raw_parts_mut(
+                    self.ptr.as_ptr(),
+                    self.meta,
+                ))
+            });
         }
     }
 }
@@ -170,6 +233,12 @@ impl PartialEq for OolBuffer {
 impl From<Vec<u8>> for OolBuffer {
     fn from(v: Vec<u8>) -> OolBuffer {
         OolBuffer::from_vec(v)
+    }
+}
+
+impl AsRef<[u8]> for OolBuffer {
+    fn as_ref(&self) -> &[u8] {
+        self
     }
 }
 
@@ -605,22 +674,25 @@ impl<'a> MsgBuf<'a> {
 
     /// Records a region the message brought as a copy of `src` (transports call this on
     /// receive); returns its address (0 for an empty region). Same as
-    /// `push_received_ool(OolBuffer::copy_from(src))`, but the region is made here and goes
-    /// into the side table without being moved through memory first (a region just written
-    /// to the stack and read back whole waits on the stores).
+    /// `push_received_ool(OolBuffer::copy_from(src))`, but the region's entry is stored
+    /// before its bytes are copied: a stub taking the region right after reads the entry
+    /// without waiting for the copy's stores to drain.
     #[inline(never)]
     pub fn push_received_copy(&mut self, src: &[u8]) -> u64 {
-        if src.is_empty() {
+        let n = src.len();
+        if n == 0 {
             return 0;
         }
-        let b: alloc::boxed::Box<[u8]> = src.into();
-        let addr = b.as_ptr() as usize as u64;
-        self.ool.push_owned(
-            addr,
-            OolBuffer {
-                inner: OolInner::Heap(b),
-            },
-        );
+        let raw = Box::into_raw(Box::<[u8]>::new_uninit_slice(n));
+        // SAFETY: `Box::into_raw` never returns null.
+        let ptr = unsafe { NonNull::new_unchecked(raw.cast::<u8>()) };
+        let addr = ptr.as_ptr() as usize as u64;
+        // The buffer owns the allocation from here on (a `Box<[u8]>` of `n` bytes as raw
+        // parts); its bytes are written just below, before anything can read them.
+        self.ool.push_owned(addr, OolBuffer { ptr, meta: n });
+        // SAFETY: `ptr` is a fresh allocation of `n` bytes, valid for writes and reached by
+        // nothing else yet; `src` is another object, so they do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), ptr.as_ptr(), n) };
         addr
     }
 
@@ -632,25 +704,19 @@ impl<'a> MsgBuf<'a> {
             return Some(OolBuffer::empty());
         }
         // The common case, one region: moved straight out of the table.
-        if let OolTable::One(e) = &mut self.ool {
-            let OolData::Owned(b) = &mut e.data else {
+        if let OolTable::One(e) = &self.ool {
+            let OolData::Owned(b) = &e.data else {
                 return None;
             };
             if entry_addr(e.addr, addr) != addr || b.len() < len {
                 return None;
             }
-            // A heap region (what transports copy into) is taken field by field: the entry
-            // was just stored, and a wide load of it would wait for those stores to drain.
-            let taken = match &mut b.inner {
-                OolInner::Heap(h) => OolBuffer {
-                    inner: OolInner::Heap(core::mem::take(h)),
-                },
-                OolInner::Mapped { .. } => OolBuffer {
-                    inner: core::mem::replace(&mut b.inner, OolInner::Heap(Box::default())),
-                },
+            let taken = OolBuffer {
+                ptr: b.ptr,
+                meta: b.meta,
             };
-            // What is left is an empty heap region: nothing to release (and no call to the
-            // drop glue).
+            // The region now belongs to `taken`: the table forgets its entry without
+            // releasing it.
             core::mem::forget(core::mem::replace(&mut self.ool, OolTable::Empty));
             return Some(taken);
         }
@@ -778,6 +844,38 @@ mod tests {
     }
 
     #[test]
+    fn buffers_of_every_kind_are_two_words_and_read_back() {
+        assert_eq!(
+            core::mem::size_of::<OolBuffer>(),
+            2 * core::mem::size_of::<usize>()
+        );
+        assert_eq!(
+            core::mem::size_of::<Option<OolBuffer>>(),
+            core::mem::size_of::<OolBuffer>()
+        );
+        static PAGE: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+        let s = OolBuffer::from_static(&PAGE[2..5]);
+        assert_eq!(&*s, &[3, 4, 5]);
+        assert_eq!(s.addr(), PAGE[2..].as_ptr() as usize);
+        assert_eq!(s.into_vec(), vec![3, 4, 5]);
+        assert_eq!(OolBuffer::from_static(&[]).addr(), 0);
+        let h = OolBuffer::copy_from(&[9, 8]);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.to_vec(), vec![9, 8]);
+        assert_eq!(h.into_vec(), vec![9, 8]);
+        let e = OolBuffer::from_vec(Vec::new());
+        assert!(e.is_empty());
+        assert_eq!(e.addr(), 0);
+        assert_eq!(OolBuffer::zeroed(3).into_vec(), vec![0; 3]);
+        // A received copy is readable once its entry is taken.
+        let mut st = AlignedBuf::<64>::new();
+        let mut m = MsgBuf::new(&mut st.0);
+        let a = m.push_received_copy(&PAGE);
+        assert_eq!(m.take_ool(a, 8).as_deref(), Some(&PAGE[..]));
+        assert_eq!(m.push_received_copy(&[]), 0);
+    }
+
+    #[test]
     fn mapped_buffers_release_once() {
         use core::sync::atomic::{AtomicUsize, Ordering};
         static RELEASED: AtomicUsize = AtomicUsize::new(0);
@@ -794,5 +892,14 @@ mod tests {
         assert_eq!(b.addr(), addr);
         drop(b);
         assert_eq!(RELEASED.load(Ordering::SeqCst), 16);
+        // SAFETY: as above.
+        let b = unsafe { OolBuffer::from_mapped(addr, 4, OolRelease { release: rel }) };
+        assert_eq!(b.into_vec(), vec![7; 4]);
+        assert_eq!(RELEASED.load(Ordering::SeqCst), 20);
+        // SAFETY: as above; an empty region is not mapped and not released.
+        let b = unsafe { OolBuffer::from_mapped(addr, 0, OolRelease { release: rel }) };
+        assert_eq!(b.addr(), 0);
+        drop(b);
+        assert_eq!(RELEASED.load(Ordering::SeqCst), 20);
     }
 }
