@@ -124,8 +124,8 @@ impl OolBuffer {
             return OolBuffer::empty();
         }
         OolBuffer {
-            // A shared reference is never null; the pointer is only read through.
-            ptr: NonNull::from_ref(data).cast(),
+            // SAFETY: a slice's pointer is never null. It is only read through.
+            ptr: unsafe { NonNull::new_unchecked(data.as_ptr().cast_mut()) },
             meta: FLAG | data.len(),
         }
     }
