@@ -88,7 +88,9 @@ impl<D: Demux> Loopback<D> {
         }
     }
 
-    /// [`Loopback::deliver_body`] for x86_64 messages (its offsets and sizes constants).
+    /// The body of a complex x86_64 message being delivered (see [`Loopback::deliver_body`]):
+    /// every descriptor is one 8-byte word pair whose name byte and deallocate bit are
+    /// patched in place, and only when they change.
     #[inline(never)]
     fn deliver_body_x86_64(
         &self,
@@ -96,7 +98,48 @@ impl<D: Demux> Loopback<D> {
         size: usize,
         to: &mut MsgBuf<'_>,
     ) -> Result<(), KernReturn> {
-        self.deliver_body(from, size, to, Target::X86_64)
+        use crate::wire::desc_bits::x86_64::{DEALLOCATE, INLINE};
+        let too_small = KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32);
+        let mut off = Target::X86_64.header_size() as usize;
+        while off < size {
+            // Read from the sender's copy (the received one was just written, and loads
+            // from it would wait for the copy's stores); `deliver` checked it holds `size`.
+            let src = from.bytes();
+            let data = off + 8;
+            if data > size {
+                return Err(too_small);
+            }
+            let w0 = stub::rd_u32(src, off);
+            let number = stub::rd_u32(src, off + 4);
+            let name = w0 & 0xff;
+            let inline = w0 & INLINE != 0;
+            let mut w = w0;
+            if type_name::is_port_any(name) {
+                w = (w & !0xff) | type_name::received_form(name);
+            }
+            w = if inline {
+                w & !DEALLOCATE
+            } else {
+                w | DEALLOCATE
+            };
+            if w != w0 {
+                stub::wr_u32(to.init_mut(), off, w);
+            }
+            let len = (u64::from((w0 >> 8) & 0xffff) * u64::from(number)).div_ceil(8);
+            if inline {
+                let next = (data as u64 + len + 7) & !7;
+                off = usize::try_from(next).unwrap_or(usize::MAX);
+            } else {
+                if data + 8 > size {
+                    return Err(too_small);
+                }
+                let addr = stub::rd_u64(src, data);
+                let new = Self::deliver_ool(from, to, addr, len, w0 & DEALLOCATE != 0)?;
+                stub::wr_u64(to.init_mut(), data, new);
+                off = data + 8;
+            }
+        }
+        Ok(())
     }
 
     /// [`Loopback::deliver_body`] for i386 messages.
@@ -111,7 +154,8 @@ impl<D: Demux> Loopback<D> {
     }
 
     /// The body of a complex message being delivered: received port types, normalized
-    /// `msgt_deallocate`, out-of-line regions copied or moved. `t` is `self.target`.
+    /// `msgt_deallocate`, out-of-line regions copied or moved. Any target; x86_64 messages
+    /// take [`Loopback::deliver_body_x86_64`].
     #[inline(always)]
     fn deliver_body(
         &self,
@@ -123,10 +167,11 @@ impl<D: Demux> Loopback<D> {
         // Walk the body. Descriptors and addresses are read from the sender's copy (the
         // received one was just written, and loads from it would wait for the copy's stores)
         // and the rewritten ones stored into the received copy.
+        let too_small = KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32);
         let mut off = t.header_size() as usize;
         while off < size {
             let d = TypeDesc::decode(t, from.bytes().get(..size).unwrap_or(&[]), off)
-                .map_err(|_| KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32))?;
+                .map_err(|_| too_small)?;
             let mut desc = d.desc;
             let data = stub::align(t, off + d.wire_size);
             let bits_total = desc.size as u64 * desc.number as u64;
@@ -134,62 +179,65 @@ impl<D: Demux> Loopback<D> {
                 desc.name = type_name::received_form(desc.name);
             }
             desc.deallocate = !desc.inline;
-            match t {
-                // The x86_64 word re-encoded is the word read with its name byte and
-                // deallocate bit replaced: patch those in place.
-                Target::X86_64 => {
-                    use crate::wire::desc_bits::x86_64::DEALLOCATE;
-                    let w0 = stub::rd_u32(from.bytes(), off);
-                    let w = (w0 & !0xff) | (desc.name & 0xff);
-                    let w = if desc.deallocate {
-                        w | DEALLOCATE
-                    } else {
-                        w & !DEALLOCATE
-                    };
-                    stub::wr_u32(to.init_mut(), off, w);
-                }
-                Target::I386 => {
-                    let mut tmp = [0u8; 12];
-                    if let Ok(n) = desc.encode(t, &mut tmp) {
-                        stub::wr_bytes(to.init_mut(), off, &tmp[..n]);
-                    }
-                }
+            let mut tmp = [0u8; 12];
+            if let Ok(n) = desc.encode(t, &mut tmp) {
+                stub::wr_bytes(to.init_mut(), off, &tmp[..n]);
             }
             if desc.inline {
                 off = stub::align(t, data + bits_total.div_ceil(8) as usize);
             } else {
+                let ptr = t.pointer_size() as usize;
+                if data + ptr > size {
+                    return Err(too_small);
+                }
                 let addr = match t {
                     Target::X86_64 => stub::rd_u64(from.bytes(), data),
                     Target::I386 => stub::rd_u32(from.bytes(), data) as u64,
                 };
-                let len = bits_total.div_ceil(8) as usize;
-                // Each way pushes its region itself: a region value merged from several
-                // ways would go through the stack, and its move into the side table would
-                // wait on the stores just made.
-                let new = if len == 0 {
-                    to.push_received_ool(OolBuffer::empty())
-                } else if d.desc.deallocate {
-                    match from.remove_ool(addr) {
-                        Some(e) => match e.data {
-                            OolData::Owned(b) if b.len() == len => to.push_received_ool(b),
-                            other => to.push_received_copy(other.bytes().get(..len).unwrap_or(&[])),
-                        },
-                        None => return Err(KernReturn(msg_return::SEND_INVALID_MEMORY as i32)),
-                    }
-                } else {
-                    match from.find_ool(addr, len) {
-                        Some(bytes) => to.push_received_copy(bytes),
-                        None => return Err(KernReturn(msg_return::SEND_INVALID_MEMORY as i32)),
-                    }
-                };
+                let len = bits_total.div_ceil(8);
+                let new = Self::deliver_ool(from, to, addr, len, d.desc.deallocate)?;
                 match t {
                     Target::X86_64 => stub::wr_u64(to.init_mut(), data, new),
                     Target::I386 => stub::wr_u32(to.init_mut(), data, new as u32),
                 }
-                off = stub::align(t, data + t.pointer_size() as usize);
+                off = data + ptr;
             }
         }
         Ok(())
+    }
+
+    /// Delivers the out-of-line region of `len` bytes at `addr` in `from` (moved if the
+    /// sender deallocates an owned region of exactly that size, copied otherwise) into
+    /// `to`; returns its address there.
+    #[inline(always)]
+    fn deliver_ool(
+        from: &mut MsgBuf<'_>,
+        to: &mut MsgBuf<'_>,
+        addr: u64,
+        len: u64,
+        deallocate: bool,
+    ) -> Result<u64, KernReturn> {
+        let invalid = KernReturn(msg_return::SEND_INVALID_MEMORY as i32);
+        let len = usize::try_from(len).map_err(|_| invalid)?;
+        // Each way pushes its region itself: a region value merged from several ways would
+        // go through the stack, and its move into the side table would wait on the stores
+        // just made.
+        Ok(if len == 0 {
+            to.push_received_ool(OolBuffer::empty())
+        } else if deallocate {
+            match from.remove_ool(addr) {
+                Some(e) => match e.data {
+                    OolData::Owned(b) if b.len() == len => to.push_received_ool(b),
+                    other => to.push_received_copy(other.bytes().get(..len).unwrap_or(&[])),
+                },
+                None => return Err(invalid),
+            }
+        } else {
+            match from.find_ool(addr, len) {
+                Some(bytes) => to.push_received_copy(bytes),
+                None => return Err(invalid),
+            }
+        })
     }
 }
 

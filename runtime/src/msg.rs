@@ -147,6 +147,12 @@ impl OolBuffer {
         }
     }
 
+    /// Whether dropping the buffer gives memory back (false for empty and static regions).
+    #[inline(always)]
+    fn needs_release(&self) -> bool {
+        self.meta != 0 && (self.meta & FLAG == 0 || self.meta == FLAG)
+    }
+
     /// The region's first byte and length.
     #[inline(always)]
     fn parts(&self) -> (NonNull<u8>, usize) {
@@ -363,10 +369,26 @@ impl<'a> OolTable<'a> {
         }
     }
 
-    /// Drops every entry. The common case, an empty table, is one test inline.
+    /// Drops every entry. The common cases, an empty table and one entry with nothing to
+    /// release (borrowed memory, a static or empty buffer), are a few tests inline.
     #[inline(always)]
     fn clear(&mut self) {
-        if !matches!(self, OolTable::Empty) {
+        let nothing_to_release = match self {
+            OolTable::Empty => return,
+            OolTable::One(OolEntry {
+                data: OolData::Borrowed(_),
+                ..
+            }) => true,
+            OolTable::One(OolEntry {
+                data: OolData::Owned(b),
+                ..
+            }) => !b.needs_release(),
+            OolTable::Many(_) => false,
+        };
+        if nothing_to_release {
+            // The entry owns nothing: no drop glue to run.
+            core::mem::forget(core::mem::replace(self, OolTable::Empty));
+        } else {
             self.clear_entries();
         }
     }
@@ -738,11 +760,18 @@ impl<'a> MsgBuf<'a> {
         if len == 0 {
             return Some(&[]);
         }
+        let within = |e: &'_ OolEntry<'a>| -> Option<(usize, usize)> {
+            let off = usize::try_from(addr.checked_sub(entry_addr(e.addr, addr))?).ok()?;
+            Some((off, off.checked_add(len)?))
+        };
+        // The common case, one region, without walking a slice of the table.
+        if let OolTable::One(e) = &self.ool {
+            let (off, end) = within(e)?;
+            return e.data.bytes().get(off..end);
+        }
         self.ool.as_slice().iter().find_map(|e| {
-            let bytes = e.data.bytes();
-            let off = addr.checked_sub(entry_addr(e.addr, addr))? as usize;
-            let end = off.checked_add(len)?;
-            bytes.get(off..end)
+            let (off, end) = within(e)?;
+            e.data.bytes().get(off..end)
         })
     }
 
