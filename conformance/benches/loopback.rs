@@ -32,6 +32,8 @@
 //! blocks of each side, medians of `MIG_BENCH_ROUNDS`, default 31, blocks) prints ns per RPC
 //! and the ratio mig-rs / GNU MIG per routine, which stays meaningful on a loaded machine.
 //! Needs the oracle (see `mig_conformance::Oracle::locate`); skips otherwise.
+//! `MIG_BENCH_INTERLEAVED_ONLY=1` skips criterion and prints only the interleaved comparison
+//! (run it several times: each process has its own code and heap layout).
 //! `LOOPBACK_PROFILE=<routine>[:c] cargo bench -p mig-conformance --bench loopback` only
 //! loops over one routine of one side (mig-rs, or GNU MIG with `:c`) for 5 s, for `perf`.
 
@@ -516,6 +518,16 @@ fn main() {
         eprintln!("loopback bench: both sides answer; run with `cargo bench` to measure");
         return;
     }
+    let rounds = std::env::var("MIG_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(31);
+    // `MIG_BENCH_INTERLEAVED_ONLY=1`: only the interleaved comparison (for repeating it in
+    // several processes, whose code and data layouts differ).
+    if std::env::var_os("MIG_BENCH_INTERLEAVED_ONLY").is_some() {
+        interleaved(&rust, &c, rounds);
+        return;
+    }
     let mut crit = criterion::Criterion::default()
         .configure_from_args()
         .warm_up_time(Duration::from_millis(500))
@@ -527,10 +539,6 @@ fn main() {
         g.finish();
     }
     crit.final_summary();
-    let rounds = std::env::var("MIG_BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(31);
     interleaved(&rust, &c, rounds);
 }
 

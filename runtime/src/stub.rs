@@ -371,10 +371,30 @@ fn reply_setup_in(request: &[u8], reply: &mut [u8], t: Target) -> i32 {
     id
 }
 
+/// Finishes a successful reply: `RetCode = KERN_SUCCESS`, `MACH_MSGH_BITS_COMPLEX` if
+/// `complex`, and `msgh_size`, written through one slice of the reply header's length.
+#[inline(always)]
+pub fn finish_reply(b: &mut [u8], t: Target, complex: bool, size: u32) {
+    let Some(h) = b.get_mut(..t.reply_header_size() as usize) else {
+        return;
+    };
+    set_retcode(h, t, KernReturn::KERN_SUCCESS);
+    if complex {
+        set_complex(h);
+    }
+    set_msgh_size(h, size);
+}
+
 /// Ensures a reply buffer can hold `size` bytes (growing owned buffers), all of them
 /// initialized (zeroed if they were not).
-#[inline]
+#[inline(always)]
 pub fn reply_capacity(reply: &mut MsgBuf<'_>, size: usize) -> bool {
+    // The common case, a kept buffer already that large, is one comparison.
+    reply.bytes().len() >= size || reply_capacity_grow(reply, size)
+}
+
+#[inline(never)]
+fn reply_capacity_grow(reply: &mut MsgBuf<'_>, size: usize) -> bool {
     if !reply.reserve(size) {
         return false;
     }

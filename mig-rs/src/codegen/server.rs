@@ -332,7 +332,9 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
         quote!()
     };
     out.push(quote! {
-        if #size_bad #complex_bad || __msize > __m.capacity() { #bad }
+        // Past this check the request's bytes are known to hold `__msize` (for a fixed-size
+        // request, a constant): the field reads below need no check of their own.
+        if #size_bad #complex_bad || __msize > __m.bytes().len() { #bad }
         let mut __msgh_size: usize = __msize;
         let _ = &mut __msgh_size;
     });
@@ -423,7 +425,6 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
         };
         #bind_outs
         #too_large
-        #rt::stub::set_retcode(__rep.bytes_mut(), #tt, #rt::KernReturn::KERN_SUCCESS);
         let __m = &mut *__rep;
     });
     // Reply packing.
@@ -481,20 +482,17 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
     };
     let complex = if rep.send.fixed {
         if rep.send.simple {
-            quote!()
+            quote!(false)
         } else {
-            quote!(#rt::stub::set_complex(__m.bytes_mut());)
+            quote!(true)
         }
     } else {
-        quote! {
-            if !__simple {
-                #rt::stub::set_complex(__m.bytes_mut());
-            }
-        }
+        quote!(!__simple)
     };
+    // `RetCode = KERN_SUCCESS`, the complex bit and `msgh_size` in one pass over the
+    // header (an encoder that fails above has set its own `RetCode` and returned).
     out.push(quote! {
-        #complex
-        #rt::stub::set_msgh_size(__m.bytes_mut(), (#size) as u32);
+        #rt::stub::finish_reply(__m.bytes_mut(), #tt, #complex, (#size) as u32);
     });
     let body = quote!(#(#out)*);
     Ok(wrap_stub(ctx, r, tr, body))

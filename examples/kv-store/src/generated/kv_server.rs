@@ -113,7 +113,7 @@ fn __x_kv_open<S: KvServer + ?Sized>(
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
-    if __msize < 40 || !__simple || __msize > __m.capacity() {
+    if __msize < 40 || !__simple || __msize > __m.bytes().len() {
         ::mig_runtime::stub::set_retcode(
             __rep.bytes_mut(),
             ::mig_runtime::wire::Target::X86_64,
@@ -187,11 +187,6 @@ fn __x_kv_open<S: KvServer + ?Sized>(
         }
     };
     let bucket = __val;
-    ::mig_runtime::stub::set_retcode(
-        __rep.bytes_mut(),
-        ::mig_runtime::wire::Target::X86_64,
-        ::mig_runtime::KernReturn::KERN_SUCCESS,
-    );
     let __m = &mut *__rep;
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[20, 64, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_port(
@@ -200,8 +195,12 @@ fn __x_kv_open<S: KvServer + ?Sized>(
         ::mig_runtime::wire::Target::X86_64,
         bucket,
     );
-    ::mig_runtime::stub::set_complex(__m.bytes_mut());
-    ::mig_runtime::stub::set_msgh_size(__m.bytes_mut(), (64) as u32);
+    ::mig_runtime::stub::finish_reply(
+        __m.bytes_mut(),
+        ::mig_runtime::wire::Target::X86_64,
+        true,
+        (64) as u32,
+    );
 }
 /// Server stub of `kv_put` (GNU MIG's `_Xkv_put`).
 #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
@@ -214,7 +213,7 @@ fn __x_kv_put<S: KvServer + ?Sized>(
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
-    if __msize < 64 || !__simple || __msize > __m.capacity() {
+    if __msize < 64 || !__simple || __msize > __m.bytes().len() {
         ::mig_runtime::stub::set_retcode(
             __rep.bytes_mut(),
             ::mig_runtime::wire::Target::X86_64,
@@ -347,16 +346,16 @@ fn __x_kv_put<S: KvServer + ?Sized>(
         }
     };
     let version = __val;
-    ::mig_runtime::stub::set_retcode(
-        __rep.bytes_mut(),
-        ::mig_runtime::wire::Target::X86_64,
-        ::mig_runtime::KernReturn::KERN_SUCCESS,
-    );
     let __m = &mut *__rep;
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_u32(__m.init_mut(), 56, version);
     ::mig_runtime::stub::wr_zero(__m.init_mut(), 56 + 4, 4);
-    ::mig_runtime::stub::set_msgh_size(__m.bytes_mut(), (64) as u32);
+    ::mig_runtime::stub::finish_reply(
+        __m.bytes_mut(),
+        ::mig_runtime::wire::Target::X86_64,
+        false,
+        (64) as u32,
+    );
 }
 /// Server stub of `kv_get` (GNU MIG's `_Xkv_get`).
 #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
@@ -369,7 +368,7 @@ fn __x_kv_get<S: KvServer + ?Sized>(
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
-    if __msize < 40 || !__simple || __msize > __m.capacity() {
+    if __msize < 40 || !__simple || __msize > __m.bytes().len() {
         ::mig_runtime::stub::set_retcode(
             __rep.bytes_mut(),
             ::mig_runtime::wire::Target::X86_64,
@@ -454,11 +453,6 @@ fn __x_kv_get<S: KvServer + ?Sized>(
         );
         return;
     }
-    ::mig_runtime::stub::set_retcode(
-        __rep.bytes_mut(),
-        ::mig_runtime::wire::Target::X86_64,
-        ::mig_runtime::KernReturn::KERN_SUCCESS,
-    );
     let __m = &mut *__rep;
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[8, 8, 0, 32, 0, 4, 0, 0]);
     ::mig_runtime::stub::desc_set_number(
@@ -485,7 +479,12 @@ fn __x_kv_get<S: KvServer + ?Sized>(
     );
     ::mig_runtime::stub::wr_u32(__m.init_mut(), (64 + __s1), version);
     ::mig_runtime::stub::wr_zero(__m.init_mut(), (64 + __s1) + 4, 4);
-    ::mig_runtime::stub::set_msgh_size(__m.bytes_mut(), (72 + __s1) as u32);
+    ::mig_runtime::stub::finish_reply(
+        __m.bytes_mut(),
+        ::mig_runtime::wire::Target::X86_64,
+        false,
+        (72 + __s1) as u32,
+    );
 }
 /// Server stub of `kv_dump` (GNU MIG's `_Xkv_dump`).
 #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
@@ -498,7 +497,7 @@ fn __x_kv_dump<S: KvServer + ?Sized>(
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
-    if __msize != 32 || !__simple || __msize > __m.capacity() {
+    if __msize != 32 || !__simple || __msize > __m.bytes().len() {
         ::mig_runtime::stub::set_retcode(
             __rep.bytes_mut(),
             ::mig_runtime::wire::Target::X86_64,
@@ -527,11 +526,6 @@ fn __x_kv_dump<S: KvServer + ?Sized>(
         }
     };
     let data = __val;
-    ::mig_runtime::stub::set_retcode(
-        __rep.bytes_mut(),
-        ::mig_runtime::wire::Target::X86_64,
-        ::mig_runtime::KernReturn::KERN_SUCCESS,
-    );
     let __m = &mut *__rep;
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[8, 8, 0, 192, 0, 0, 0, 0]);
     let __len = (data).len();
@@ -544,8 +538,12 @@ fn __x_kv_dump<S: KvServer + ?Sized>(
         true,
         (__len * 1) as u32,
     );
-    ::mig_runtime::stub::set_complex(__m.bytes_mut());
-    ::mig_runtime::stub::set_msgh_size(__m.bytes_mut(), (64) as u32);
+    ::mig_runtime::stub::finish_reply(
+        __m.bytes_mut(),
+        ::mig_runtime::wire::Target::X86_64,
+        true,
+        (64) as u32,
+    );
 }
 /// Server stub of `kv_load` (GNU MIG's `_Xkv_load`).
 #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
@@ -558,7 +556,7 @@ fn __x_kv_load<S: KvServer + ?Sized>(
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
-    if __msize != 48 || __simple || __msize > __m.capacity() {
+    if __msize != 48 || __simple || __msize > __m.bytes().len() {
         ::mig_runtime::stub::set_retcode(
             __rep.bytes_mut(),
             ::mig_runtime::wire::Target::X86_64,
@@ -623,16 +621,16 @@ fn __x_kv_load<S: KvServer + ?Sized>(
         }
     };
     let count = __val;
-    ::mig_runtime::stub::set_retcode(
-        __rep.bytes_mut(),
-        ::mig_runtime::wire::Target::X86_64,
-        ::mig_runtime::KernReturn::KERN_SUCCESS,
-    );
     let __m = &mut *__rep;
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_u32(__m.init_mut(), 56, count);
     ::mig_runtime::stub::wr_zero(__m.init_mut(), 56 + 4, 4);
-    ::mig_runtime::stub::set_msgh_size(__m.bytes_mut(), (64) as u32);
+    ::mig_runtime::stub::finish_reply(
+        __m.bytes_mut(),
+        ::mig_runtime::wire::Target::X86_64,
+        false,
+        (64) as u32,
+    );
 }
 /// Server stub of `kv_clear` (GNU MIG's `_Xkv_clear`).
 #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
@@ -645,7 +643,7 @@ fn __x_kv_clear<S: KvServer + ?Sized>(
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
-    if __msize != 32 || !__simple || __msize > __m.capacity() {
+    if __msize != 32 || !__simple || __msize > __m.bytes().len() {
         ::mig_runtime::stub::set_retcode(
             __rep.bytes_mut(),
             ::mig_runtime::wire::Target::X86_64,
