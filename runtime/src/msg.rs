@@ -720,7 +720,7 @@ impl<'a> MsgBuf<'a> {
 
     /// Takes the received region at `addr`, which must hold at least `len` bytes. An address
     /// of 0 with length 0 gives an empty buffer. `None` if the message brought no such region.
-    #[inline]
+    #[inline(always)]
     pub fn take_ool(&mut self, addr: u64, len: usize) -> Option<OolBuffer> {
         if addr == 0 && len == 0 {
             return Some(OolBuffer::empty());
@@ -742,6 +742,12 @@ impl<'a> MsgBuf<'a> {
             core::mem::forget(core::mem::replace(&mut self.ool, OolTable::Empty));
             return Some(taken);
         }
+        self.take_ool_slow(addr, len)
+    }
+
+    /// [`MsgBuf::take_ool`] from a table of several regions.
+    #[inline(never)]
+    fn take_ool_slow(&mut self, addr: u64, len: usize) -> Option<OolBuffer> {
         let i = self.ool.as_slice().iter().position(|e| {
             entry_addr(e.addr, addr) == addr && matches!(e.data, OolData::Owned(_))
         })?;
@@ -755,24 +761,32 @@ impl<'a> MsgBuf<'a> {
     }
 
     /// Finds the attached region containing `addr..addr+len` (transports call this on send).
-    #[inline]
+    #[inline(always)]
     pub fn find_ool(&self, addr: u64, len: usize) -> Option<&[u8]> {
         if len == 0 {
             return Some(&[]);
         }
-        let within = |e: &'_ OolEntry<'a>| -> Option<(usize, usize)> {
-            let off = usize::try_from(addr.checked_sub(entry_addr(e.addr, addr))?).ok()?;
-            Some((off, off.checked_add(len)?))
-        };
         // The common case, one region, without walking a slice of the table.
         if let OolTable::One(e) = &self.ool {
-            let (off, end) = within(e)?;
-            return e.data.bytes().get(off..end);
+            return Self::within(e, addr, len);
         }
-        self.ool.as_slice().iter().find_map(|e| {
-            let (off, end) = within(e)?;
-            e.data.bytes().get(off..end)
-        })
+        self.find_ool_slow(addr, len)
+    }
+
+    /// [`MsgBuf::find_ool`] in a table of several regions.
+    #[inline(never)]
+    fn find_ool_slow(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        self.ool
+            .as_slice()
+            .iter()
+            .find_map(|e| Self::within(e, addr, len))
+    }
+
+    /// The bytes `addr..addr+len` if entry `e` holds them.
+    #[inline(always)]
+    fn within<'e>(e: &'e OolEntry<'a>, addr: u64, len: usize) -> Option<&'e [u8]> {
+        let off = usize::try_from(addr.checked_sub(entry_addr(e.addr, addr))?).ok()?;
+        e.data.bytes().get(off..off.checked_add(len)?)
     }
 
     /// Removes and returns the attached entry starting exactly at `addr` (transports use it
