@@ -298,11 +298,16 @@ mod rust_side {
         KernReturn, MsgBuf, OolBuffer, PortName, SendRight, SpaceId, Target, Transport,
     };
 
-    static PAGE: [u8; 4096] = {
+    /// The page the server keeps, aligned as GCC aligns the C side's `bench_page` (a
+    /// `[u8; N]` static alone may sit at any address, and a misaligned source slows the copy).
+    #[repr(C, align(32))]
+    struct Page([u8; 4096]);
+
+    static PAGE: Page = Page({
         let mut p = [0u8; 4096];
         p[4095] = 0xab;
         p
-    };
+    });
 
     pub struct Srv;
 
@@ -356,7 +361,7 @@ mod rust_side {
         ) -> Result<OolBuffer, KernReturn> {
             // The page the server keeps, as the C server hands out `bench_page`.
             Ok(OolBuffer::from_static(
-                &PAGE[..(size as usize).min(PAGE.len())],
+                &PAGE.0[..(size as usize).min(PAGE.0.len())],
             ))
         }
     }

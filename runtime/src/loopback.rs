@@ -91,7 +91,7 @@ impl<D: Demux> Loopback<D> {
     /// The body of a complex x86_64 message being delivered (see [`Loopback::deliver_body`]):
     /// every descriptor is one 8-byte word pair whose name byte and deallocate bit are
     /// patched in place, and only when they change.
-    #[inline(never)]
+    #[inline(always)]
     fn deliver_body_x86_64(
         &self,
         from: &mut MsgBuf<'_>,

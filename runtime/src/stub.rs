@@ -379,10 +379,16 @@ pub fn finish_reply(b: &mut [u8], t: Target, complex: bool, size: u32) {
         return;
     };
     set_retcode(h, t, KernReturn::KERN_SUCCESS);
-    if complex {
-        set_complex(h);
-    }
-    set_msgh_size(h, size);
+    // Bits and size in one 8-byte store: a read-modify-write of the bits alone compiles to
+    // a one-byte `or`, and the receiver's 4-byte read of the bits would then wait for it to
+    // drain instead of being forwarded.
+    let bits = msgh_bits(h)
+        | if complex {
+            crate::wire::msgh_bits::COMPLEX
+        } else {
+            0
+        };
+    wr_u64(h, 0, u64::from(bits) | (u64::from(size) << 32));
 }
 
 /// Ensures a reply buffer can hold `size` bytes (growing owned buffers), all of them
