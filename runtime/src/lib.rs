@@ -29,7 +29,7 @@ pub mod wire;
 
 #[cfg(feature = "std")]
 pub use ipc::{Kernel, Task};
-pub use msg::{AlignedBuf, MsgBuf, OolBuffer, UninitBuf};
+pub use msg::{AlignedBuf, MsgBuf, MsgView, OolBuffer, UninitBuf};
 pub use rights::{
     DeadName, Poly, PortSet, ReceiveRight, ReceivedRight, RightKind, SendOnceRight, SendRight,
     SpaceId,

@@ -813,6 +813,84 @@ impl<'a> MsgBuf<'a> {
     }
 }
 
+/// A [`MsgBuf`] whose bytes are looked up once, for a stub that reads and writes many
+/// fields in place: [`MsgView::bytes`] and [`MsgView::init_mut`] are the buffer's, but from
+/// a pointer and length kept in the view (in registers), not reloaded from the buffer after
+/// every store into the message (which could, as far as the compiler knows, have changed
+/// them). Out-of-line and space calls go to the buffer, which they leave its bytes to.
+pub struct MsgView<'v, 'a> {
+    buf: &'v mut MsgBuf<'a>,
+    /// `buf.ptr` and `buf.init`: only `bytes_mut` changes them, and it refreshes these.
+    ptr: NonNull<u8>,
+    init: usize,
+}
+
+impl<'v, 'a> MsgView<'v, 'a> {
+    #[inline(always)]
+    pub fn new(buf: &'v mut MsgBuf<'a>) -> MsgView<'v, 'a> {
+        let (ptr, init) = (buf.ptr, buf.init);
+        MsgView { buf, ptr, init }
+    }
+
+    /// [`MsgBuf::bytes`].
+    #[inline(always)]
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` and `init` are the buffer's (see the fields), whose invariant makes
+        // the `init` bytes initialized and readable; the view holds the buffer exclusively,
+        // so nothing writes them while this shared borrow of the view lives.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.init) }
+    }
+
+    /// [`MsgBuf::init_mut`].
+    #[inline(always)]
+    pub fn init_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and the exclusive borrow of the view makes the slice the
+        // only access to the bytes while it lives.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.init) }
+    }
+
+    /// [`MsgBuf::bytes_mut`].
+    #[inline(always)]
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        if self.init < self.buf.cap {
+            self.buf.init_all();
+            self.ptr = self.buf.ptr;
+            self.init = self.buf.init;
+        }
+        self.init_mut()
+    }
+
+    /// [`MsgBuf::capacity`].
+    #[inline(always)]
+    pub fn capacity(&self) -> usize {
+        self.buf.cap
+    }
+
+    /// [`MsgBuf::space`].
+    #[inline(always)]
+    pub fn space(&self) -> SpaceId {
+        self.buf.space
+    }
+
+    /// [`MsgBuf::attach_ool`].
+    #[inline(always)]
+    pub fn attach_ool(&mut self, data: &'a [u8]) -> u64 {
+        self.buf.attach_ool(data)
+    }
+
+    /// [`MsgBuf::attach_ool_owned`].
+    #[inline(always)]
+    pub fn attach_ool_owned(&mut self, data: OolBuffer) -> u64 {
+        self.buf.attach_ool_owned(data)
+    }
+
+    /// [`MsgBuf::take_ool`].
+    #[inline(always)]
+    pub fn take_ool(&mut self, addr: u64, len: usize) -> Option<OolBuffer> {
+        self.buf.take_ool(addr, len)
+    }
+}
+
 impl fmt::Debug for MsgBuf<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MsgBuf")
@@ -916,6 +994,27 @@ mod tests {
         let a = m.push_received_copy(&PAGE);
         assert_eq!(m.take_ool(a, 8).as_deref(), Some(&PAGE[..]));
         assert_eq!(m.push_received_copy(&[]), 0);
+    }
+
+    #[test]
+    fn views_see_the_buffer_and_follow_bytes_mut() {
+        let mut s = UninitBuf::<64>::new();
+        let mut m = MsgBuf::new_uninit(&mut s.0);
+        m.init_to(8);
+        let mut v = MsgView::new(&mut m);
+        assert_eq!(v.bytes().len(), 8);
+        v.init_mut()[..4].copy_from_slice(&[1, 2, 3, 4]);
+        // `bytes_mut` initializes the rest of the buffer and the view follows.
+        assert_eq!(v.bytes_mut().len(), 64);
+        assert_eq!(&v.bytes()[..6], &[1, 2, 3, 4, 0, 0]);
+        assert_eq!(v.capacity(), 64);
+        let a = v.attach_ool_owned(OolBuffer::copy_from(&[7; 3]));
+        let b = v.attach_ool_owned(OolBuffer::copy_from(&[8; 2]));
+        assert_eq!(v.take_ool(a, 3).as_deref(), Some(&[7u8; 3][..]));
+        assert_eq!(v.space(), SpaceId::SELF);
+        assert_eq!(m.bytes().len(), 64);
+        assert_eq!(m.ool_entries().len(), 1);
+        assert_eq!(m.ool_entries()[0].addr, b);
     }
 
     #[test]

@@ -425,7 +425,7 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
         };
         #bind_outs
         #too_large
-        let __m = &mut *__rep;
+        let mut __m = #rt::MsgView::new(&mut *__rep);
     });
     // Reply packing.
     let dyn_simple = !rep.send.fixed;
@@ -510,7 +510,8 @@ fn wrap_stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident, body: TokenStream) -> Token
         #[doc = #doc]
         #[allow(clippy::all, non_snake_case, unused_variables, unused_mut, unused_parens)]
         fn #n<S: #tr + ?Sized>(__server: &S, __req: &mut #rt::MsgBuf<'_>, __rep: &mut #rt::MsgBuf<'_>) {
-            let __m = &mut *__req;
+            // The request's bytes looked up once (see `MsgView`); the reply's likewise below.
+            let mut __m = #rt::MsgView::new(&mut *__req);
             #body
         }
     }

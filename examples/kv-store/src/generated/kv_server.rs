@@ -109,7 +109,7 @@ fn __x_kv_open<S: KvServer + ?Sized>(
     __req: &mut ::mig_runtime::MsgBuf<'_>,
     __rep: &mut ::mig_runtime::MsgBuf<'_>,
 ) {
-    let __m = &mut *__req;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__req);
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
@@ -187,7 +187,7 @@ fn __x_kv_open<S: KvServer + ?Sized>(
         }
     };
     let bucket = __val;
-    let __m = &mut *__rep;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__rep);
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[20, 64, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_port(
         __m.init_mut(),
@@ -209,7 +209,7 @@ fn __x_kv_put<S: KvServer + ?Sized>(
     __req: &mut ::mig_runtime::MsgBuf<'_>,
     __rep: &mut ::mig_runtime::MsgBuf<'_>,
 ) {
-    let __m = &mut *__req;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__req);
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
@@ -346,7 +346,7 @@ fn __x_kv_put<S: KvServer + ?Sized>(
         }
     };
     let version = __val;
-    let __m = &mut *__rep;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__rep);
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_u32(__m.init_mut(), 56, version);
     ::mig_runtime::stub::wr_zero(__m.init_mut(), 56 + 4, 4);
@@ -364,7 +364,7 @@ fn __x_kv_get<S: KvServer + ?Sized>(
     __req: &mut ::mig_runtime::MsgBuf<'_>,
     __rep: &mut ::mig_runtime::MsgBuf<'_>,
 ) {
-    let __m = &mut *__req;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__req);
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
@@ -453,7 +453,7 @@ fn __x_kv_get<S: KvServer + ?Sized>(
         );
         return;
     }
-    let __m = &mut *__rep;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__rep);
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[8, 8, 0, 32, 0, 4, 0, 0]);
     ::mig_runtime::stub::desc_set_number(
         __m.init_mut(),
@@ -493,7 +493,7 @@ fn __x_kv_dump<S: KvServer + ?Sized>(
     __req: &mut ::mig_runtime::MsgBuf<'_>,
     __rep: &mut ::mig_runtime::MsgBuf<'_>,
 ) {
-    let __m = &mut *__req;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__req);
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
@@ -526,7 +526,7 @@ fn __x_kv_dump<S: KvServer + ?Sized>(
         }
     };
     let data = __val;
-    let __m = &mut *__rep;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__rep);
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[8, 8, 0, 192, 0, 0, 0, 0]);
     let __len = (data).len();
     let __a = __m.attach_ool_owned(data);
@@ -552,7 +552,7 @@ fn __x_kv_load<S: KvServer + ?Sized>(
     __req: &mut ::mig_runtime::MsgBuf<'_>,
     __rep: &mut ::mig_runtime::MsgBuf<'_>,
 ) {
-    let __m = &mut *__req;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__req);
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
@@ -621,7 +621,7 @@ fn __x_kv_load<S: KvServer + ?Sized>(
         }
     };
     let count = __val;
-    let __m = &mut *__rep;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__rep);
     ::mig_runtime::stub::wr_desc(__m.init_mut(), 48, &[2, 32, 0, 32, 1, 0, 0, 0]);
     ::mig_runtime::stub::wr_u32(__m.init_mut(), 56, count);
     ::mig_runtime::stub::wr_zero(__m.init_mut(), 56 + 4, 4);
@@ -639,7 +639,7 @@ fn __x_kv_clear<S: KvServer + ?Sized>(
     __req: &mut ::mig_runtime::MsgBuf<'_>,
     __rep: &mut ::mig_runtime::MsgBuf<'_>,
 ) {
-    let __m = &mut *__req;
+    let mut __m = ::mig_runtime::MsgView::new(&mut *__req);
     let __msize = ::mig_runtime::stub::msgh_size(__m.bytes()) as usize;
     let __simple = ::mig_runtime::stub::msgh_bits(__m.bytes())
         & ::mig_runtime::wire::msgh_bits::COMPLEX == 0;
