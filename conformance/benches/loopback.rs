@@ -100,14 +100,21 @@ static mach_msg_return_t bench_deliver(const mach_msg_header_t *from, mach_msg_s
 	end = (char *) to + size;
 	while (p < end) {
 		mach_msg_type_t *t = (mach_msg_type_t *) p;
+		mach_msg_type_t n;
 		size_t bytes = ((size_t) t->msgt_number * t->msgt_size + 7) / 8;
 		if (p + sizeof *t > end)
 			return MACH_SEND_MSG_TOO_SMALL;
-		if (MACH_MSG_TYPE_PORT_ANY(t->msgt_name))
-			t->msgt_name = bench_received(t->msgt_name);
+		/* The rewritten descriptor is stored only if it changed, and whole (as the Rust
+		   loopback does): a bit-field store into it would make the receiver's read of the
+		   descriptor wait for the store instead of being forwarded. */
+		n = *t;
+		if (MACH_MSG_TYPE_PORT_ANY(n.msgt_name))
+			n.msgt_name = bench_received(n.msgt_name);
+		n.msgt_deallocate = !n.msgt_inline;
+		if (memcmp(&n, t, sizeof n))
+			memcpy(t, &n, sizeof n);
 		p += sizeof *t;
 		if (t->msgt_inline) {
-			t->msgt_deallocate = 0;
 			p += (bytes + 7) & ~(size_t) 7;
 		} else {
 			void **addr = (void **) p;
@@ -119,7 +126,6 @@ static mach_msg_return_t bench_deliver(const mach_msg_header_t *from, mach_msg_s
 				memcpy(copy, *addr, bytes);
 			}
 			*addr = copy;
-			t->msgt_deallocate = 1;
 			p += sizeof(void *);
 		}
 	}
