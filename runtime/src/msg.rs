@@ -22,7 +22,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ops::Deref;
 use core::ptr::NonNull;
 
@@ -421,8 +421,8 @@ pub struct MsgBuf<'a> {
     init: usize,
     /// The owner of heap memory (`ptr` is its buffer and `cap` its length); `None` for
     /// caller memory, which cannot grow.
-    heap: Option<Vec<u8>>,
-    ool: OolTable<'a>,
+    heap: ManuallyDrop<Option<Vec<u8>>>,
+    ool: ManuallyDrop<OolTable<'a>>,
     /// The IPC space the names in a received message belong to.
     space: SpaceId,
     /// The caller memory is borrowed for `'a`, as `&'a mut [u8]` would be.
@@ -520,8 +520,8 @@ impl<'a> MsgBuf<'a> {
             ptr,
             cap,
             init,
-            heap,
-            ool: OolTable::Empty,
+            heap: ManuallyDrop::new(heap),
+            ool: ManuallyDrop::new(OolTable::Empty),
             space: SpaceId::SELF,
             _mem: PhantomData,
         }
@@ -631,7 +631,7 @@ impl<'a> MsgBuf<'a> {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, n: usize) -> bool {
-        let Some(v) = &mut self.heap else {
+        let Some(v) = &mut *self.heap else {
             return false;
         };
         v.resize(n, 0);
@@ -726,7 +726,7 @@ impl<'a> MsgBuf<'a> {
             return Some(OolBuffer::empty());
         }
         // The common case, one region: moved straight out of the table.
-        if let OolTable::One(e) = &self.ool {
+        if let OolTable::One(e) = &*self.ool {
             let OolData::Owned(b) = &e.data else {
                 return None;
             };
@@ -739,7 +739,7 @@ impl<'a> MsgBuf<'a> {
             };
             // The region now belongs to `taken`: the table forgets its entry without
             // releasing it.
-            core::mem::forget(core::mem::replace(&mut self.ool, OolTable::Empty));
+            core::mem::forget(core::mem::replace(&mut *self.ool, OolTable::Empty));
             return Some(taken);
         }
         self.take_ool_slow(addr, len)
@@ -767,7 +767,7 @@ impl<'a> MsgBuf<'a> {
             return Some(&[]);
         }
         // The common case, one region, without walking a slice of the table.
-        if let OolTable::One(e) = &self.ool {
+        if let OolTable::One(e) = &*self.ool {
             return Self::within(e, addr, len);
         }
         self.find_ool_slow(addr, len)
@@ -888,6 +888,28 @@ impl<'v, 'a> MsgView<'v, 'a> {
     #[inline(always)]
     pub fn take_ool(&mut self, addr: u64, len: usize) -> Option<OolBuffer> {
         self.buf.take_ool(addr, len)
+    }
+}
+
+impl Drop for MsgBuf<'_> {
+    /// Releases the heap memory and what the side table holds. Most buffers (a stub's, on
+    /// its stack, after its regions were taken) hold neither: then this is two tests inline
+    /// instead of a call to drop glue.
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.heap.is_some() || !matches!(*self.ool, OolTable::Empty) {
+            self.release();
+        }
+    }
+}
+
+impl MsgBuf<'_> {
+    /// The fields' drop (they are `ManuallyDrop` so that [`Drop::drop`] can skip it): each
+    /// is replaced by a value that owns nothing, dropping the old one here.
+    #[inline(never)]
+    fn release(&mut self) {
+        *self.heap = None;
+        *self.ool = OolTable::Empty;
     }
 }
 
