@@ -82,80 +82,14 @@ impl<D: Demux> Loopback<D> {
         if h.bits & msgh_bits::COMPLEX == 0 {
             return Ok(());
         }
-        match t {
-            Target::X86_64 => self.deliver_body_x86_64(from, size, to),
-            Target::I386 => self.deliver_body_i386(from, size, to),
-        }
-    }
-
-    /// The body of a complex x86_64 message being delivered (see [`Loopback::deliver_body`]):
-    /// every descriptor is one 8-byte word pair whose name byte and deallocate bit are
-    /// patched in place, and only when they change.
-    #[inline(always)]
-    fn deliver_body_x86_64(
-        &self,
-        from: &mut MsgBuf<'_>,
-        size: usize,
-        to: &mut MsgBuf<'_>,
-    ) -> Result<(), KernReturn> {
-        use crate::wire::desc_bits::x86_64::{DEALLOCATE, INLINE};
-        let too_small = KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32);
-        let mut off = Target::X86_64.header_size() as usize;
-        while off < size {
-            // Read from the sender's copy (the received one was just written, and loads
-            // from it would wait for the copy's stores); `deliver` checked it holds `size`.
-            let src = from.bytes();
-            let data = off + 8;
-            if data > size {
-                return Err(too_small);
-            }
-            let w0 = stub::rd_u32(src, off);
-            let number = stub::rd_u32(src, off + 4);
-            let name = w0 & 0xff;
-            let inline = w0 & INLINE != 0;
-            let mut w = w0;
-            if type_name::is_port_any(name) {
-                w = (w & !0xff) | type_name::received_form(name);
-            }
-            w = if inline {
-                w & !DEALLOCATE
-            } else {
-                w | DEALLOCATE
-            };
-            if w != w0 {
-                stub::wr_u32(to.init_mut(), off, w);
-            }
-            let len = (u64::from((w0 >> 8) & 0xffff) * u64::from(number)).div_ceil(8);
-            if inline {
-                let next = (data as u64 + len + 7) & !7;
-                off = usize::try_from(next).unwrap_or(usize::MAX);
-            } else {
-                if data + 8 > size {
-                    return Err(too_small);
-                }
-                let addr = stub::rd_u64(src, data);
-                let new = Self::deliver_ool(from, to, addr, len, w0 & DEALLOCATE != 0)?;
-                stub::wr_u64(to.init_mut(), data, new);
-                off = data + 8;
-            }
-        }
-        Ok(())
-    }
-
-    /// [`Loopback::deliver_body`] for i386 messages.
-    #[inline(never)]
-    fn deliver_body_i386(
-        &self,
-        from: &mut MsgBuf<'_>,
-        size: usize,
-        to: &mut MsgBuf<'_>,
-    ) -> Result<(), KernReturn> {
-        self.deliver_body(from, size, to, Target::I386)
+        self.deliver_body(from, size, to, t)
     }
 
     /// The body of a complex message being delivered: received port types, normalized
-    /// `msgt_deallocate`, out-of-line regions copied or moved. Any target; x86_64 messages
-    /// take [`Loopback::deliver_body_x86_64`].
+    /// `msgt_deallocate` ([`TypeDesc::received`]), out-of-line regions copied or moved.
+    /// Descriptors and addresses are read from the sender's copy (the received one was just
+    /// written, and loads from it would wait for the copy's stores); a descriptor is
+    /// rewritten in the received copy only if it changes.
     #[inline(always)]
     fn deliver_body(
         &self,
@@ -164,38 +98,46 @@ impl<D: Demux> Loopback<D> {
         to: &mut MsgBuf<'_>,
         t: Target,
     ) -> Result<(), KernReturn> {
-        // Walk the body. Descriptors and addresses are read from the sender's copy (the
-        // received one was just written, and loads from it would wait for the copy's stores)
-        // and the rewritten ones stored into the received copy.
         let too_small = KernReturn(msg_return::SEND_MSG_TOO_SMALL as i32);
         let mut off = t.header_size() as usize;
         while off < size {
-            let d = TypeDesc::decode(t, from.bytes().get(..size).unwrap_or(&[]), off)
-                .map_err(|_| too_small)?;
-            let mut desc = d.desc;
+            let src = from.bytes().get(..size).ok_or(too_small)?;
+            let d = TypeDesc::decode(t, src, off).map_err(|_| too_small)?;
+            let sent = d.desc;
+            let received = sent.received();
+            // (An i386 long header with stray name/size/number bits is rewritten clean.)
+            if received != sent || d.header_fields != 0 {
+                match t {
+                    // Only the first word of an x86_64 descriptor can change.
+                    Target::X86_64 => {
+                        if let Ok(w) = received.x86_64_word0() {
+                            stub::wr_u32(to.init_mut(), off, w);
+                        }
+                    }
+                    Target::I386 => {
+                        let mut tmp = [0u8; 12];
+                        if let Ok(n) = received.encode(t, &mut tmp) {
+                            stub::wr_bytes(to.init_mut(), off, &tmp[..n]);
+                        }
+                    }
+                }
+            }
             let data = stub::align(t, off + d.wire_size);
-            let bits_total = desc.size as u64 * desc.number as u64;
-            if type_name::is_port_any(desc.name) {
-                desc.name = type_name::received_form(desc.name);
-            }
-            desc.deallocate = !desc.inline;
-            let mut tmp = [0u8; 12];
-            if let Ok(n) = desc.encode(t, &mut tmp) {
-                stub::wr_bytes(to.init_mut(), off, &tmp[..n]);
-            }
-            if desc.inline {
-                off = stub::align(t, data + bits_total.div_ceil(8) as usize);
+            let len = (u64::from(sent.size) * u64::from(sent.number)).div_ceil(8);
+            if sent.inline {
+                let a = u64::from(t.align());
+                let next = (data as u64).saturating_add(len).saturating_add(a - 1) & !(a - 1);
+                off = usize::try_from(next).unwrap_or(usize::MAX);
             } else {
                 let ptr = t.pointer_size() as usize;
                 if data + ptr > size {
                     return Err(too_small);
                 }
                 let addr = match t {
-                    Target::X86_64 => stub::rd_u64(from.bytes(), data),
-                    Target::I386 => stub::rd_u32(from.bytes(), data) as u64,
+                    Target::X86_64 => stub::rd_u64(src, data),
+                    Target::I386 => u64::from(stub::rd_u32(src, data)),
                 };
-                let len = bits_total.div_ceil(8);
-                let new = Self::deliver_ool(from, to, addr, len, d.desc.deallocate)?;
+                let new = Self::deliver_ool(from, to, addr, len, sent.deallocate)?;
                 match t {
                     Target::X86_64 => stub::wr_u64(to.init_mut(), data, new),
                     Target::I386 => stub::wr_u32(to.init_mut(), data, new as u32),

@@ -762,6 +762,21 @@ impl TypeDesc {
         }
     }
 
+    /// The descriptor as the receiver gets it (GNU Mach's copyout): a port disposition in
+    /// its received form, `msgt_deallocate` set exactly for out-of-line data.
+    #[inline]
+    pub const fn received(self) -> TypeDesc {
+        TypeDesc {
+            name: if type_name::is_port_any(self.name) {
+                type_name::received_form(self.name)
+            } else {
+                self.name
+            },
+            deallocate: !self.inline,
+            ..self
+        }
+    }
+
     /// Bytes this descriptor occupies on the wire.
     pub const fn wire_size(&self, t: Target) -> u32 {
         t.desc_size(self.longform)
@@ -1047,6 +1062,33 @@ mod tests {
             assert_eq!(MsgHeader::decode(t, &b).unwrap(), h);
             assert!(MsgHeader::decode(t, &b[..t.header_size() as usize - 1]).is_err());
         }
+    }
+
+    #[test]
+    fn received_descriptors_have_received_port_types_and_deallocate_for_ool() {
+        let sent = TypeDesc::inline(type_name::MAKE_SEND, 32, 2);
+        let r = sent.received();
+        assert_eq!((r.name, r.deallocate), (type_name::PORT_SEND, false));
+        assert_eq!((r.size, r.number, r.inline), (32, 2, true));
+        let ool = TypeDesc {
+            inline: false,
+            deallocate: false,
+            ..TypeDesc::inline(type_name::BYTE, 8, 4096)
+        };
+        assert_eq!(
+            ool.received(),
+            TypeDesc {
+                deallocate: true,
+                ..ool
+            }
+        );
+        let dealloc_inline = TypeDesc {
+            deallocate: true,
+            ..TypeDesc::inline(type_name::INTEGER_32, 32, 1)
+        };
+        assert!(!dealloc_inline.received().deallocate);
+        let plain = TypeDesc::inline(type_name::INTEGER_32, 32, 1);
+        assert_eq!(plain.received(), plain);
     }
 
     #[test]
