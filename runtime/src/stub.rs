@@ -153,17 +153,6 @@ pub fn wr_header(
 pub fn msgh_bits(b: &[u8]) -> u32 {
     rd_u32(b, 0)
 }
-/// Sets `MACH_MSGH_BITS_COMPLEX` in a message's header.
-#[inline(always)]
-pub fn set_complex(b: &mut [u8]) {
-    let bits = rd_u32(b, 0);
-    wr_u32(b, 0, bits | crate::wire::msgh_bits::COMPLEX);
-}
-/// Sets `msgh_size`.
-#[inline(always)]
-pub fn set_msgh_size(b: &mut [u8], size: u32) {
-    wr_u32(b, 4, size);
-}
 /// `msgh_size` of a message.
 #[inline(always)]
 pub fn msgh_size(b: &[u8]) -> u32 {
