@@ -205,6 +205,30 @@ pub fn recv_type(
     })
 }
 
+/// After a variable inline array of `count` elements was written at its field: the
+/// descriptor's count, `__delta` (the field's aligned size) and the zeroed padding after the
+/// data, not what the buffer held before.
+pub fn var_array_tail(
+    ctx: &Ctx<'_>,
+    r: &Routine,
+    f: &Field,
+    elem: &Elem,
+    count: TokenStream,
+) -> TokenStream {
+    let rt = &ctx.rt;
+    let tt = ctx.target_tokens();
+    let d = At::desc(f).tokens();
+    let o = At::data(f).tokens();
+    let long = r.arg(f.arg).long_form;
+    let g = lit_usize(elem.group);
+    let eb = lit_usize(elem.inline_bytes());
+    quote! {
+        #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, (#count * #g) as u32);
+        let __delta = #rt::stub::align(#tt, #count * #eb);
+        #rt::stub::wr_pad(__m.init_mut(), #o + #count * #eb, __delta - #count * #eb);
+    }
+}
+
 /// Code that encodes `v` (an expression of [`send_type`]) into field `f`. For variable-size
 /// fields the code defines `__delta` (the field's wire size); `dyn_simple` says whether the
 /// message's complex bit is decided at run time (`__simple`). Returns the statements and
@@ -304,8 +328,6 @@ pub fn encode(
         }
         Shape::VarArray { elem, max } => {
             let m = lit_usize(*max);
-            let g = lit_usize(elem.group);
-            let eb = lit_usize(elem.inline_bytes());
             let err = match side {
                 Side::Client => {
                     quote!(return Err(#rt::RpcError::Mig(#rt::KernReturn::MIG_ARRAY_TOO_LARGE));)
@@ -316,14 +338,12 @@ pub fn encode(
                 },
             };
             let w = write_elems(ctx, elem, &o, &v);
+            let tail = var_array_tail(ctx, r, f, elem, quote!(__len));
             out.push(quote! {
                 let __len = (#v).len();
                 if __len > #m { #err }
                 #w
-                #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, (__len * #g) as u32);
-                let __delta = #rt::stub::align(#tt, __len * #eb);
-                // The padding after the data: zero, not what the buffer held before.
-                #rt::stub::wr_pad(__m.init_mut(), #o + __len * #eb, __delta - __len * #eb);
+                #tail
             });
         }
         Shape::Indefinite { elem, max } => {

@@ -11,8 +11,8 @@
 use super::client::{args_doc, routine_doc};
 use super::common::*;
 use super::fields::{
-    decode, encode, into_array, recv_type, send_type, shift_var, type_check, var_size_check, At,
-    IntoArray, Side,
+    decode, encode, into_array, recv_type, send_type, shift_var, type_check, var_array_tail,
+    var_size_check, At, IntoArray, Side,
 };
 use super::shape::{Shape, Unsupported};
 use crate::ir::{ArgKind, HeaderPort, Routine};
@@ -445,17 +445,11 @@ fn stub(ctx: &Ctx<'_>, r: &Routine, tr: &Ident) -> Result<TokenStream, Unsupport
             Some(i) => {
                 let cnt = i.count_ident(r);
                 let d = At::desc(f).tokens();
-                let o = At::data(f).tokens();
                 let tmpl = ctx.send_template(r, f, Side::Server)?;
-                let long = a.long_form;
-                let g = lit_usize(i.elem.group);
-                let eb = lit_usize(i.elem.inline_bytes());
+                let tail = var_array_tail(ctx, r, f, &i.elem, quote!(#cnt));
                 quote! {
                     #rt::stub::wr_desc(__m.init_mut(), #d, &#tmpl);
-                    #rt::stub::desc_set_number(__m.init_mut(), #d, #tt, #long, (#cnt * #g) as u32);
-                    let __delta = #rt::stub::align(#tt, #cnt * #eb);
-                    // The padding after the data: zero, not what the buffer held before.
-                    #rt::stub::wr_pad(__m.init_mut(), #o + #cnt * #eb, __delta - #cnt * #eb);
+                    #tail
                 }
             }
             None => encode(ctx, r, f, Side::Server, &shape, quote!(#id), dyn_simple)?.0,
