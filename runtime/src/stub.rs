@@ -451,41 +451,40 @@ macro_rules! wire_elem {
 }
 wire_elem!(u8, i8, u16, i16, u32, i32, u64, i64, f32, f64);
 
-/// `n` elements at `off` viewed in place, if they are in range and aligned for `T` and the
-/// host is little-endian (the wire's byte order); `None` otherwise.
+/// The end of `n` elements of `T` at `off` in the `len` bytes at `base`, if they can be
+/// viewed in place: in range, aligned for `T`, and on a little-endian host (the wire's byte
+/// order).
 #[inline(always)]
-fn elems_mut<T: WireElem>(b: &mut [u8], off: usize, n: usize) -> Option<&mut [T]> {
+fn elems_end<T: WireElem>(base: *const u8, len: usize, off: usize, n: usize) -> Option<usize> {
     if cfg!(target_endian = "big") {
         return None;
     }
-    let bytes = b.get_mut(off..off.checked_add(n.checked_mul(T::SIZE)?)?)?;
-    let p = bytes.as_mut_ptr().cast::<T>();
-    if !p.is_aligned() {
-        return None;
-    }
+    let end = off.checked_add(n.checked_mul(T::SIZE)?)?;
+    (end <= len && base.wrapping_add(off).cast::<T>().is_aligned()).then_some(end)
+}
+
+/// `n` elements at `off` viewed in place (see [`elems_end`]); `None` if they cannot be.
+#[inline(always)]
+fn elems_mut<T: WireElem>(b: &mut [u8], off: usize, n: usize) -> Option<&mut [T]> {
+    let end = elems_end::<T>(b.as_ptr(), b.len(), off, n)?;
+    let bytes = b.get_mut(off..end)?;
     // SAFETY: `bytes` is `n * size_of::<T>()` initialized bytes, exclusively borrowed for
-    // the returned lifetime, and `p` is aligned for `T`. `T` is one of the sealed primitive
-    // integers or floats: it has no padding and every bit pattern is a valid value, so the
-    // bytes are `n` valid `T`s, and whatever is written through the slice leaves them
-    // initialized bytes. On a little-endian host (checked above) their memory order is the
+    // the returned lifetime, and aligned for `T` (`elems_end`). `T` is one of the sealed
+    // primitive integers or floats: it has no padding and every bit pattern is a valid value,
+    // so the bytes are `n` valid `T`s, and whatever is written through the slice leaves them
+    // initialized bytes. On a little-endian host (`elems_end`) their memory order is the
     // wire's.
-    Some(unsafe { core::slice::from_raw_parts_mut(p, n) })
+    Some(unsafe { core::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<T>(), n) })
 }
 
 /// The shared counterpart of [`elems_mut`].
 #[inline(always)]
 fn elems<T: WireElem>(b: &[u8], off: usize, n: usize) -> Option<&[T]> {
-    if cfg!(target_endian = "big") {
-        return None;
-    }
-    let bytes = b.get(off..off.checked_add(n.checked_mul(T::SIZE)?)?)?;
-    let p = bytes.as_ptr().cast::<T>();
-    if !p.is_aligned() {
-        return None;
-    }
+    let end = elems_end::<T>(b.as_ptr(), b.len(), off, n)?;
+    let bytes = b.get(off..end)?;
     // SAFETY: as in `elems_mut`, for a shared borrow: `n * size_of::<T>()` initialized,
     // aligned bytes that stay unchanged while the returned slice lives.
-    Some(unsafe { core::slice::from_raw_parts(p, n) })
+    Some(unsafe { core::slice::from_raw_parts(bytes.as_ptr().cast::<T>(), n) })
 }
 
 /// Calls `f` with `n` elements of type `T` at `off` of a message being built (a server's
