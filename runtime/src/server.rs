@@ -238,26 +238,34 @@ where
     T: Transport + Sync + ?Sized,
 {
     let flag = &*stop.0;
+    run_threads(threads, || {
+        let r = serve(
+            demux,
+            max_size,
+            rcv_name,
+            option::RCV_TIMEOUT,
+            POOL_POLL_MS,
+            transport,
+            Some(flag),
+        );
+        if r != KernReturn::KERN_SUCCESS {
+            flag.store(true, Ordering::Release);
+        }
+        r
+    })
+}
+
+/// Runs `thread` on `threads` (at least one) scoped threads and returns the first error
+/// any of them returned (a thread that panicked counts as `KERN_FAILURE`), or
+/// `KERN_SUCCESS`. The skeleton of a multithreaded server: `thread` is one server loop,
+/// which stops the others when it fails.
+pub fn run_threads<F>(threads: usize, thread: F) -> KernReturn
+where
+    F: Fn() -> KernReturn + Sync,
+{
+    let thread = &thread;
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                s.spawn(move || {
-                    let r = serve(
-                        demux,
-                        max_size,
-                        rcv_name,
-                        option::RCV_TIMEOUT,
-                        POOL_POLL_MS,
-                        transport,
-                        Some(flag),
-                    );
-                    if r != KernReturn::KERN_SUCCESS {
-                        flag.store(true, Ordering::Release);
-                    }
-                    r
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..threads.max(1)).map(|_| s.spawn(thread)).collect();
         let mut result = KernReturn::KERN_SUCCESS;
         for h in handles {
             let r = h.join().unwrap_or(KernReturn::KERN_FAILURE);

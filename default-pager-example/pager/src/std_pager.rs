@@ -11,7 +11,9 @@ use crate::store::BackingStore;
 use mig_runtime::destroy::mach_msg_destroy_with;
 use mig_runtime::msg::MsgBuf;
 use mig_runtime::rights::SpaceId;
-use mig_runtime::server::{handle_request, mach_msg_server_threads, StopHandle, POOL_POLL_MS};
+use mig_runtime::server::{
+    handle_request, mach_msg_server_threads, run_threads, StopHandle, POOL_POLL_MS,
+};
 use mig_runtime::wire::{msg_return as mr, option};
 use mig_runtime::{Demux, KernReturn, PortName, SendRight, Target, Transport};
 use std::cell::Cell;
@@ -332,27 +334,13 @@ impl ObjectPool {
             cv: Condvar::new(),
         };
         let pool = &pool;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads.max(1))
-                .map(|_| {
-                    s.spawn(move || {
-                        let r = pool.serve(demux, set, transport, stop);
-                        if r != KernReturn::KERN_SUCCESS {
-                            stop.stop();
-                            pool.cv.notify_all();
-                        }
-                        r
-                    })
-                })
-                .collect();
-            let mut result = KernReturn::KERN_SUCCESS;
-            for h in handles {
-                let r = h.join().unwrap_or(KernReturn::KERN_FAILURE);
-                if result == KernReturn::KERN_SUCCESS {
-                    result = r;
-                }
+        run_threads(threads, || {
+            let r = pool.serve(demux, set, transport, stop);
+            if r != KernReturn::KERN_SUCCESS {
+                stop.stop();
+                pool.cv.notify_all();
             }
-            result
+            r
         })
     }
 
@@ -368,21 +356,24 @@ impl ObjectPool {
         let mut max: u32 = 2 * 4096;
         let mut request = MsgBuf::with_capacity(max as usize);
         let mut reply = MsgBuf::with_capacity(max as usize);
-        loop {
-            if !self.take(stop) {
-                before_block();
-                return KernReturn::KERN_SUCCESS;
-            }
-            let _guard = RoleGuard;
-            let mut r = transport.mach_msg(
-                &mut request,
+        let rcv = |m: &mut MsgBuf<'static>, max: u32| {
+            transport.mach_msg(
+                m,
                 option::RCV_MSG | opt,
                 0,
                 max,
                 set,
                 POOL_POLL_MS,
                 PortName::NULL,
-            );
+            )
+        };
+        loop {
+            if !self.take(stop) {
+                before_block();
+                return KernReturn::KERN_SUCCESS;
+            }
+            let _guard = RoleGuard;
+            let mut r = rcv(&mut request, max);
             // Serve while holding the role.
             while r.0 as u32 == mr::SUCCESS {
                 let send = handle_request(demux, &mut request, &mut reply, transport);
@@ -391,15 +382,7 @@ impl ObjectPool {
                     if !receive {
                         break;
                     }
-                    r = transport.mach_msg(
-                        &mut request,
-                        option::RCV_MSG | opt,
-                        0,
-                        max,
-                        set,
-                        POOL_POLL_MS,
-                        PortName::NULL,
-                    );
+                    r = rcv(&mut request, max);
                     continue;
                 }
                 core::mem::swap(&mut request, &mut reply);
