@@ -112,15 +112,6 @@ pub fn reply_struct(ctx: &Ctx<'_>, r: &Routine) -> Result<Option<TokenStream>, U
     reply_struct_for(ctx, r, None)
 }
 
-/// The name of a routine's reply struct (`into`: of its `_into` variant).
-fn reply_struct_name(r: &Routine, into: bool) -> Ident {
-    if into {
-        format_ident!("{}IntoReply", camel(&r.name))
-    } else {
-        format_ident!("{}Reply", camel(&r.name))
-    }
-}
-
 /// The client function's name (`into`: its `_into` variant's).
 fn fn_name(r: &Routine, into: bool) -> Ident {
     if into {

@@ -251,3 +251,13 @@ pub fn describe_type(sub: &Subsystem, ty: TypeId) -> String {
     };
     format!("`{name}` ({names}, {} bits × {})", t.size, t.number)
 }
+
+/// The name of a routine's reply struct, on the client or the server side (`into`: of its
+/// `_into` variant).
+pub fn reply_struct_name(r: &Routine, into: bool) -> Ident {
+    if into {
+        format_ident!("{}IntoReply", camel(&r.name))
+    } else {
+        format_ident!("{}Reply", camel(&r.name))
+    }
+}

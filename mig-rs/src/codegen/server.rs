@@ -85,15 +85,6 @@ fn out_type(
     })
 }
 
-/// The name of a routine's reply struct (`into`: of its `_into` method).
-fn reply_struct_name(r: &Routine, into: bool) -> Ident {
-    if into {
-        format_ident!("{}IntoReply", camel(&r.name))
-    } else {
-        format_ident!("{}Reply", camel(&r.name))
-    }
-}
-
 /// The struct a server method returns for routines with several out values.
 pub fn reply_struct(
     ctx: &Ctx<'_>,
